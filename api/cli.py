@@ -10,20 +10,23 @@ from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.services import Services
+from api.settings import Settings
 from ingest.errors import IngestError
 from ingest.subtitles import FORMATS, format_timestamp, render_transcript, segments_as_dicts
 from retrieval.errors import RetrievalError
 from retrieval.types import SearchFilters, SearchMode
 
-from api.services import Services
-from api.settings import Settings
-
-app = typer.Typer(help="Search what was said in your video and audio library, and jump to the moment.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Search what was said in your video and audio library, and jump to the moment.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 media_app = typer.Typer(help="List and remove media.", no_args_is_help=True)
 models_app = typer.Typer(help="Model weights for offline machines.", no_args_is_help=True)
 app.add_typer(media_app, name="media")
@@ -33,9 +36,35 @@ out = Console()
 err = Console(stderr=True)
 
 MEDIA_SUFFIXES = {
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".asf", ".flv", ".ts", ".mts", ".mpg", ".mpeg",
-    ".mxf", ".3gp", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus", ".wma", ".aiff", ".aif",
-    ".caf", ".amr", ".w64",
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".wmv",
+    ".asf",
+    ".flv",
+    ".ts",
+    ".mts",
+    ".mpg",
+    ".mpeg",
+    ".mxf",
+    ".3gp",
+    ".mp3",
+    ".m4a",
+    ".aac",
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".wma",
+    ".aiff",
+    ".aif",
+    ".caf",
+    ".amr",
+    ".w64",
 }
 T = TypeVar("T")
 
@@ -56,7 +85,7 @@ def guarded(fn: Callable[[], T]) -> T:
 def services() -> Services:
     try:
         return Services(Settings())
-    except Exception as exc:  # pydantic ValidationError: a bad MOMENTS_ variable
+    except ValidationError as exc:  # a bad MOMENTS_ variable
         fail(f"invalid configuration: {exc}")
 
 
@@ -108,9 +137,12 @@ def _ingest_files(ingestor: object, files: list[Path], title: str | None) -> int
         for n, path in enumerate(files):
             task = progress.add_task(f"  {path.name}: hash", total=1.0)
 
-            def report(stage: str, fraction: float, task: int = task, name: str = path.name) -> None:
-                progress.update(task, completed=overall_progress(stage, fraction),  # type: ignore[arg-type]
-                                description=f"  {name}: {stage}")
+            def report(stage: str, fraction: float, task: TaskID = task, name: str = path.name) -> None:
+                progress.update(
+                    task,
+                    completed=overall_progress(stage, fraction),  # type: ignore[arg-type]
+                    description=f"  {name}: {stage}",
+                )
 
             try:
                 result = ingestor.ingest_file(path, on_progress=report, title=title)
@@ -119,10 +151,14 @@ def _ingest_files(ingestor: object, files: list[Path], title: str | None) -> int
                 progress.update(task, description=f"  [red]✗ {path.name}")
                 progress.console.print(f"[bold red]error:[/] {exc}", highlight=False)
             else:
-                verb = "already indexed" if result.status == "unchanged" else (
-                    f"{result.segments} segments, {result.passages} passages"
+                verb = (
+                    "already indexed"
+                    if result.status == "unchanged"
+                    else (f"{result.segments} segments, {result.passages} passages")
                 )
-                progress.update(task, completed=1.0, description=f"  [green]✓ {path.name}[/] ({verb}) {result.media_id}")
+                progress.update(
+                    task, completed=1.0, description=f"  [green]✓ {path.name}[/] ({verb}) {result.media_id}"
+                )
             progress.update(overall, completed=n + 1)
     return failures
 
@@ -143,8 +179,9 @@ def search(
     searcher = guarded(svc.searcher)
     guarded(searcher.embedder.load)
     mode_t: SearchMode = mode  # type: ignore[assignment]
-    result = guarded(lambda: searcher.search(query, limit=limit, mode=mode_t,
-                                             filters=SearchFilters(media_id=media_id, kind=kind)))
+    result = guarded(
+        lambda: searcher.search(query, limit=limit, mode=mode_t, filters=SearchFilters(media_id=media_id, kind=kind))
+    )
     if as_json:
         sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False) + "\n")
         return
@@ -161,9 +198,13 @@ def search(
             rendered += escape(text[pos:s]) + f"[bold yellow]{escape(text[s:e])}[/]"
             pos = e
         rendered += escape(text[pos:])
-        span = f"{format_timestamp(m.start, always_hours=False)[:-4]}-{format_timestamp(m.end, always_hours=False)[:-4]}"
-        out.print(f"[bold]{escape(m.title)}[/] [dim]({escape(m.filename)}, {m.media_id})[/]  [cyan]{span}[/]  "
-                  f"[dim]score {m.score:.3f}[/]")
+        span = (
+            f"{format_timestamp(m.start, always_hours=False)[:-4]}-{format_timestamp(m.end, always_hours=False)[:-4]}"
+        )
+        out.print(
+            f"[bold]{escape(m.title)}[/] [dim]({escape(m.filename)}, {m.media_id})[/]  [cyan]{span}[/]  "
+            f"[dim]score {m.score:.3f}[/]"
+        )
         out.print(f"   {rendered}", highlight=False)
         out.print(f"   [dim]{m.url}[/]")
     out.print(f"[dim]{len(result.moments)} moments in {result.took_ms:.0f} ms[/]")
@@ -197,8 +238,9 @@ def media_ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("id", "title", "kind", "duration", "language", "status")
     for r in records:
-        table.add_row(r.id, r.title, r.kind, format_timestamp(r.duration_s, always_hours=False)[:-4], r.language,
-                      r.status)
+        table.add_row(
+            r.id, r.title, r.kind, format_timestamp(r.duration_s, always_hours=False)[:-4], r.language, r.status
+        )
     out.print(table)
 
 
@@ -233,7 +275,7 @@ def models_prepare_offline(
     from ingest.models import prepare_offline
 
     settings = services().settings
-    result = guarded(lambda: prepare_offline(settings.resolved_models_dir, only, on_step=lambda m: err.print(m)))
+    result = guarded(lambda: prepare_offline(settings.resolved_models_dir, only, on_step=err.print))
     for name, path in result.whisper.items():
         out.print(f"{name}\t{path}")
     out.print(f"embedding\t{result.embedding}")

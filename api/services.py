@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.settings import Settings
 from ingest.catalog import Catalog
 from ingest.models import OFFLINE_PACKS
 from ingest.pipeline import IngestOptions, Ingestor
@@ -9,8 +10,6 @@ from ingest.whisper import TranscribeOptions, WhisperTranscriber
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.index import IndexConfig, QdrantPassageIndex
 from retrieval.search import Searcher, SearchOptions
-
-from api.settings import Settings
 
 __all__ = ["Services"]
 

@@ -46,7 +46,9 @@ class Settings(BaseSettings):
         default=0, ge=0, le=64, description="Windows decoded together (0: 8 on CUDA, 1 on CPU)."
     )
     cpu_threads: int = Field(
-        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)), ge=1, le=256,
+        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),
+        ge=1,
+        le=256,
         description="torch CPU threads for Whisper (set explicitly; more threads than cores slows it down).",
     )
     language: str | None = Field(
@@ -73,6 +75,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("data_dir", "models_dir", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @property
     def catalog_path(self) -> Path:

@@ -47,8 +47,23 @@ def require_festival() -> None:
 
 def _read_audio(path: Path) -> np.ndarray:
     raw = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE_HZ),
-         "-"], check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "f32le",
+            "-ac",
+            "1",
+            "-ar",
+            str(SAMPLE_RATE_HZ),
+            "-",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     return np.frombuffer(raw, dtype=np.float32)
 
@@ -69,9 +84,30 @@ def _write_track(audio: np.ndarray, out: Path, kind: str) -> None:
     pcm = ["-f", "f32le", "-ar", str(SAMPLE_RATE_HZ), "-ac", "1", "-i", "-"]
     if kind == "video":
         duration = f"{audio.size / SAMPLE_RATE_HZ:.3f}"
-        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", *pcm, "-f", "lavfi", "-i",
-               f"color=c=0x1d3557:s=320x180:r=5:d={duration}", "-shortest", "-c:v", "libx264", "-pix_fmt",
-               "yuv420p", "-c:a", "aac", "-b:a", "64k", "-movflags", "+faststart", str(out)]
+        cmd = [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            *pcm,
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c=0x1d3557:s=320x180:r=5:d={duration}",
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-movflags",
+            "+faststart",
+            str(out),
+        ]
     else:
         cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", *pcm, "-c:a", "libmp3lame", "-b:a", "64k", str(out)]
     subprocess.run(cmd, input=audio.astype(np.float32).tobytes(), check=True, capture_output=True)

@@ -129,9 +129,20 @@ class Catalog:
             db.execute(
                 f"INSERT INTO media ({_MEDIA_COLUMNS}) VALUES ({', '.join('?' * 14)})",
                 (
-                    record.id, record.source, record.path, record.filename, record.title, record.kind,
-                    record.format_name, record.size_bytes, record.duration_s, record.language,
-                    record.created_at, record.status, record.asr_model, record.collection,
+                    record.id,
+                    record.source,
+                    record.path,
+                    record.filename,
+                    record.title,
+                    record.kind,
+                    record.format_name,
+                    record.size_bytes,
+                    record.duration_s,
+                    record.language,
+                    record.created_at,
+                    record.status,
+                    record.asr_model,
+                    record.collection,
                 ),
             )
             db.executemany(
@@ -182,8 +193,19 @@ class Catalog:
         with self._connect() as db:
             db.execute(
                 f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 11)})",
-                (job.id, job.media_id, job.source, job.status, job.stage, job.progress, job.eta_s,
-                 job.error, job.attempts, job.created_at, job.updated_at),
+                (
+                    job.id,
+                    job.media_id,
+                    job.source,
+                    job.status,
+                    job.stage,
+                    job.progress,
+                    job.eta_s,
+                    job.error,
+                    job.attempts,
+                    job.created_at,
+                    job.updated_at,
+                ),
             )
         return job
 
@@ -202,7 +224,5 @@ class Catalog:
 
     def list_jobs(self, limit: int = 100) -> list[JobRecord]:
         with self._connect() as db:
-            rows = db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)
-            ).fetchall()
+            rows = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
         return [JobRecord(*r) for r in rows]

@@ -89,9 +89,7 @@ def _count_layers(variables: dict[str, np.ndarray], prefix: str) -> int:
     return len({m.group(1) for name in variables if (m := pattern.match(name))})
 
 
-def _map_attention(
-    out: dict[str, np.ndarray], v: dict[str, np.ndarray], src: str, dst: str, *, cross: bool
-) -> None:
+def _map_attention(out: dict[str, np.ndarray], v: dict[str, np.ndarray], src: str, dst: str, *, cross: bool) -> None:
     """Split CT2's fused projections into transformers' q/k/v/out (k has no bias in Whisper)."""
     if cross:
         q_w, q_b = v[f"{src}/linear_0/weight"], v[f"{src}/linear_0/bias"]

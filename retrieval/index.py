@@ -54,6 +54,8 @@ class PassageIndex(Protocol):
 
     def delete_media(self, media_id: str) -> None: ...
 
+    def drop(self) -> None: ...
+
     def count(self, media_id: str | None = None) -> int: ...
 
     def search(
@@ -176,8 +178,11 @@ class QdrantPassageIndex:
         self._call(
             self._client.create_collection,
             name,
-            vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE,
-                                                       on_disk=self.config.on_disk or None)},
+            vectors_config={
+                DENSE: models.VectorParams(
+                    size=dimension, distance=models.Distance.COSINE, on_disk=self.config.on_disk or None
+                )
+            },
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             shard_number=self.config.shard_number if self._server else None,
             replication_factor=self.config.replication_factor if self._server else None,
@@ -264,15 +269,25 @@ class QdrantPassageIndex:
             if dense is None:
                 raise QueryError("semantic search needs a query vector")
             res = self._call(
-                self._client.query_points, name, query=dense.tolist(), using=DENSE, query_filter=flt,
-                limit=limit, with_payload=True,
+                self._client.query_points,
+                name,
+                query=dense.tolist(),
+                using=DENSE,
+                query_filter=flt,
+                limit=limit,
+                with_payload=True,
             )
         elif mode == "keyword":
             if sparse_q is None:
                 return []
             res = self._call(
-                self._client.query_points, name, query=sparse_q, using=SPARSE, query_filter=flt,
-                limit=limit, with_payload=True,
+                self._client.query_points,
+                name,
+                query=sparse_q,
+                using=SPARSE,
+                query_filter=flt,
+                limit=limit,
+                with_payload=True,
             )
         else:
             if dense is None:

@@ -140,7 +140,7 @@ def build_moment(
     parts: list[str] = []
     end_s = segments[best][1]
     length = 0
-    for start, end, text in segments[best:]:
+    for _start, end, text in segments[best:]:
         if parts and length + len(text) > snippet_chars:
             break
         parts.append(text)

@@ -54,7 +54,7 @@ class Searcher:
         *,
         limit: int = 10,
         mode: SearchMode = "hybrid",
-        filters: SearchFilters = SearchFilters(),
+        filters: SearchFilters | None = None,
     ) -> SearchResult:
         started = time.perf_counter()
         if mode not in MODES:
@@ -69,7 +69,7 @@ class Searcher:
         dense = self.embedder.embed_query(query.text) if mode != "keyword" else None
         sparse = query_vector(query.text)
         fetch = self.options.phrase_candidates if query.phrases else self.options.candidates
-        hits = self.index.search(mode, dense, sparse or None, filters, max(fetch, limit * 3))
+        hits = self.index.search(mode, dense, sparse or None, filters or SearchFilters(), max(fetch, limit * 3))
         if query.phrases:
             hits = [h for h in hits if contains_phrases(h.passage.text, query.phrases)]
         clusters = merge_hits(hits)[: max(limit * 2, self.options.rerank_clusters)]
@@ -89,8 +89,10 @@ class Searcher:
             offset += len(segments)
             # Rerank: the index's fused rank, blended with how well the best single segment answers.
             fused = cluster.score / top_score
-            score = fused if semantic is None else (1 - self.options.segment_weight) * fused + (
-                self.options.segment_weight * max(seg_scores)
+            score = (
+                fused
+                if semantic is None
+                else (1 - self.options.segment_weight) * fused + (self.options.segment_weight * max(seg_scores))
             )
             scored.append((score, cluster, seg_scores))
         scored.sort(key=lambda t: -t[0])
@@ -136,4 +138,5 @@ class Searcher:
                 vectors[i] = v
         if not vectors:
             return np.zeros(0, dtype=np.float32)
-        return np.stack([v for v in vectors if v is not None]) @ dense
+        sims: np.ndarray = np.stack([v for v in vectors if v is not None]) @ dense
+        return sims

@@ -13,8 +13,21 @@ from ingest.types import Segment
 
 
 def _record(media_id: str = "abc") -> MediaRecord:
-    return MediaRecord(media_id, "/x.mp4", "/x.mp4", "x.mp4", "X", "video", "mov,mp4,m4a,3gp,3g2,mj2", 10, 12.5,
-                       "en", 1.0, "ready", "whisper-base")
+    return MediaRecord(
+        media_id,
+        "/x.mp4",
+        "/x.mp4",
+        "x.mp4",
+        "X",
+        "video",
+        "mov,mp4,m4a,3gp,3g2,mj2",
+        10,
+        12.5,
+        "en",
+        1.0,
+        "ready",
+        "whisper-base",
+    )
 
 
 def test_media_and_transcript_round_trip(tmp_path: Path) -> None:

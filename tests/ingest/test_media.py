@@ -24,14 +24,47 @@ def test_wav_decodes_to_16k_mono_float32(tone_wav: Path) -> None:
 
 def test_video_container_is_video_and_mp3_with_cover_art_is_audio(tmp_path: Path) -> None:
     mp4 = tmp_path / "clip.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x64:d=2", "-f", "lavfi", "-i", "sine=duration=2",
-           "-shortest", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(mp4))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=64x64:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=2",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(mp4),
+    )
     assert probe_media(mp4, max_duration_s=60).kind == "video"
     cover = tmp_path / "cover.png"
     ffmpeg("-f", "lavfi", "-i", "color=c=blue:s=32x32", "-frames:v", "1", str(cover))
     mp3 = tmp_path / "song.mp3"
-    ffmpeg("-f", "lavfi", "-i", "sine=duration=2", "-i", str(cover), "-map", "0:a", "-map", "1:v", "-c:v", "png",
-           "-disposition:v", "attached_pic", "-c:a", "libmp3lame", str(mp3))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=2",
+        "-i",
+        str(cover),
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-c:v",
+        "png",
+        "-disposition:v",
+        "attached_pic",
+        "-c:a",
+        "libmp3lame",
+        str(mp3),
+    )
     assert probe_media(mp3, max_duration_s=60).kind == "audio"
 
 
@@ -94,6 +127,7 @@ def test_truncated_mp4_is_corrupt(tmp_path: Path) -> None:
     bad.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
     with pytest.raises(CorruptMediaError):
         probe_media(bad, max_duration_s=60)
+    with pytest.raises(CorruptMediaError):
         decode_audio(bad, max_duration_s=60)
 
 

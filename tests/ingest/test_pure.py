@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from ingest.passages import cut_passages
@@ -26,11 +28,16 @@ def test_windows_break_at_long_silence_and_clip_to_the_audio() -> None:
 
 
 def test_monotonic_times_and_empty_segments_dropped() -> None:
-    segs = [Segment(0.0, 4.0, " Hello."), Segment(3.5, 6.0, "world"), Segment(6.0, 6.0, " ... "), Segment(7.0, 6.5, "x")]
+    segs = [
+        Segment(0.0, 4.0, " Hello."),
+        Segment(3.5, 6.0, "world"),
+        Segment(6.0, 6.0, " ... "),
+        Segment(7.0, 6.5, "x"),
+    ]
     out = enforce_monotonic(segs)
     assert [s.text for s in out] == ["Hello.", "world", "x"]
     assert out[1].start_s == 4.0
-    assert all(a.end_s <= b.start_s for a, b in zip(out, out[1:], strict=False))
+    assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(out))
     assert all(s.end_s > s.start_s for s in out)
 
 
@@ -48,7 +55,7 @@ def test_passages_overlap_and_keep_each_segment_start() -> None:
         for start, offset in zip(p.segment_starts, p.segment_offsets, strict=True):
             i = round(start / 6.0)
             assert p.text[offset:].startswith(segs[i].text)
-    for a, b in zip(passages, passages[1:], strict=False):
+    for a, b in itertools.pairwise(passages):
         assert b.start_s < a.end_s  # overlap
         assert b.start_s > a.start_s  # progress
     covered = {s for p in passages for s in p.segment_starts}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bench.speech_clips import Clip, SonnetClip
@@ -51,6 +53,6 @@ def test_times_are_monotonic_and_inside_the_audio(
     transcripts: dict[str, tuple[Clip, list[tuple[float, float, str]]]],
 ) -> None:
     _, segments = transcripts["sonnet"]
-    for (s1, e1, _), (s2, _, _) in zip(segments, segments[1:], strict=False):
+    for (s1, e1, _), (s2, _, _) in itertools.pairwise(segments):
         assert s1 < e1 <= s2 + 1e-6
     assert segments[-1][1] <= 53.3

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.errors import IndexLockedError, IndexMismatchError, QueryError
+from retrieval.errors import IndexMismatchError, QueryError
 from retrieval.index import IndexConfig, QdrantPassageIndex
 from retrieval.search import Searcher
 from retrieval.sparse import document_vector
@@ -46,11 +46,19 @@ def _passage(media_id: str, kind: str, sentences: list[str], start: float = 100.
         offsets.append(pos)
         pos += len(s) + 1
     return Passage(
-        media_id=media_id, index=0, start_s=start, end_s=start + 8 * len(sentences), text=" ".join(sentences),
+        media_id=media_id,
+        index=0,
+        start_s=start,
+        end_s=start + 8 * len(sentences),
+        text=" ".join(sentences),
         segment_starts=tuple(start + 8 * i for i in range(len(sentences))),
         segment_ends=tuple(start + 8 * i + 7 for i in range(len(sentences))),
-        segment_offsets=tuple(offsets), title=media_id.title(), filename=f"{media_id}.mp4", kind=kind,
-        language="en", created_at=1.0,
+        segment_offsets=tuple(offsets),
+        title=media_id.title(),
+        filename=f"{media_id}.mp4",
+        kind=kind,
+        language="en",
+        created_at=1.0,
     )
 
 

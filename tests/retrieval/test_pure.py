@@ -40,11 +40,19 @@ def _passage(media: str, index: int, start: float, segs: list[str]) -> Passage:
         offsets.append(pos)
         pos += len(s) + 1
     return Passage(
-        media_id=media, index=index, start_s=start, end_s=start + 10 * len(segs), text=" ".join(segs),
+        media_id=media,
+        index=index,
+        start_s=start,
+        end_s=start + 10 * len(segs),
+        text=" ".join(segs),
         segment_starts=tuple(start + 10 * i for i in range(len(segs))),
         segment_ends=tuple(start + 10 * i + 9 for i in range(len(segs))),
-        segment_offsets=tuple(offsets), title=f"T {media}", filename=f"{media}.mp4", kind="video",
-        language="en", created_at=0.0,
+        segment_offsets=tuple(offsets),
+        title=f"T {media}",
+        filename=f"{media}.mp4",
+        kind="video",
+        language="en",
+        created_at=0.0,
     )
 
 
@@ -56,7 +64,9 @@ def test_overlapping_hits_merge_but_distant_ones_stay_apart() -> None:
     hits = [Hit(a1, 0.9), Hit(b0, 0.8), Hit(a0, 0.7), Hit(a2, 0.6)]
     clusters = merge_hits(hits)
     assert [(c.media_id, round(c.score, 1), len(c.hits)) for c in clusters] == [
-        ("a", 0.9, 2), ("b", 0.8, 1), ("a", 0.6, 1),
+        ("a", 0.9, 2),
+        ("b", 0.8, 1),
+        ("a", 0.6, 1),
     ]
     assert [c.media_id for c in select_clusters(clusters, limit=10, max_per_media=1)] == ["a", "b"]
     assert [s[2] for s in cluster_segments(clusters[0])] == ["one", "two", "three", "four", "five"]

@@ -1,0 +1,151 @@
+"""Transcription speed: our transformers engine against faster-whisper, same Whisper base weights, same audio.
+
+Each engine runs in its own process (so peak memory is its own), greedy decoding, VAD on, no conditioning
+on previous text, with the same number of CPU threads. Prints audio seconds per wall second, the ratio to
+faster-whisper, peak resident memory, and the word error rate on the real recorded clips.
+
+    python -m bench.asr_speed                   # 2 threads, the sample talks plus the real clips
+    python -m bench.asr_speed --threads 1 --engines ours,fw-int8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
+ENGINES = ("ours", "fw-fp32", "fw-int8")
+
+
+def _ct2_base_folder() -> Path:
+    """faster-whisper wants one model.bin: join the pack's two parts once."""
+    from ingest.models import _pack_sources
+
+    source, parts = _pack_sources("whisper-base")
+    out = CACHE / "ct2" / "whisper-base"
+    if not (out / "model.bin").is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            (out / name).write_bytes((source / name).read_bytes())
+        tmp = out / "model.bin.partial"
+        with tmp.open("wb") as f:
+            for p in parts:
+                f.write(p.read_bytes())
+        tmp.rename(out / "model.bin")
+    return out
+
+
+def _worker(engine: str, threads: int, files: list[str]) -> None:
+    import numpy as np
+
+    from ingest.media import decode_audio
+
+    audios = [decode_audio(Path(f), max_duration_s=3 * 3600) for f in files]
+    texts: list[str] = []
+    if engine == "ours":
+        from ingest.models import prepare_offline
+        from ingest.whisper import TranscribeOptions, WhisperTranscriber
+
+        folder = prepare_offline(CACHE / "models", ["whisper-base"]).whisper["whisper-base"]
+        engine_obj = WhisperTranscriber(TranscribeOptions(model=str(folder), cpu_threads=threads))
+        engine_obj.load()
+        engine_obj.transcribe(np.zeros(16_000, dtype=np.float32))  # warm-up
+        started = time.perf_counter()
+        for audio in audios:
+            texts.append(" ".join(s.text for s in engine_obj.transcribe(audio).segments))
+    else:
+        from faster_whisper import WhisperModel
+
+        compute = "float32" if engine == "fw-fp32" else "int8"
+        model = WhisperModel(str(_ct2_base_folder()), device="cpu", compute_type=compute, cpu_threads=threads)
+        list(model.transcribe(np.zeros(16_000, dtype=np.float32))[0])  # warm-up
+        started = time.perf_counter()
+        for audio in audios:
+            segments, _ = model.transcribe(
+                audio, beam_size=1, vad_filter=True, condition_on_previous_text=False, language="en"
+            )
+            texts.append(" ".join(s.text.strip() for s in segments))
+    wall = time.perf_counter() - started
+    audio_s = sum(a.size for a in audios) / 16_000
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"engine": engine, "audio_s": audio_s, "wall_s": wall, "peak_rss_mb": peak_mb, "texts": texts}))
+
+
+def _inputs() -> tuple[list[str], dict[str, str]]:
+    """Audio files and, for the real recordings, their reference texts."""
+    from bench.speech import build_samples
+    from bench.speech_clips import ensure_clips
+
+    samples = CACHE / "samples"
+    if not (samples / "manifest.json").is_file():
+        build_samples(samples)
+    talks = [m["path"] for m in json.loads((samples / "manifest.json").read_text())]
+    sonnet, clips = ensure_clips(CACHE / "speech")
+    refs = {str(c.path): c.text for c in [sonnet, *clips]}
+    return [*talks, *refs], refs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--files", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, args.threads, args.files)
+        return
+
+    from bench.wer import word_error_rate
+
+    files, refs = _inputs()
+    results = []
+    for engine in args.engines.split(","):
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.asr_speed",
+            "--worker",
+            engine,
+            "--threads",
+            str(args.threads),
+            "--files",
+            *files,
+        ]
+        proc = subprocess.run(
+            cmd,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(args.threads)},
+        )
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    peer = next((r for r in results if r["engine"] == "fw-fp32"), results[0])
+    peer_speed = peer["audio_s"] / peer["wall_s"]
+    print(
+        f"# ASR speed, Whisper base, {args.threads} thread(s), {results[0]['audio_s']:.0f} s of audio "
+        f"({len(files)} files), {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+    print("| engine | audio s / wall s | vs faster-whisper fp32 | peak RSS MB | mean WER (real clips) |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in results:
+        speed = r["audio_s"] / r["wall_s"]
+        wers = [word_error_rate(refs[f], t) for f, t in zip(files, r["texts"], strict=True) if f in refs]
+        print(
+            f"| {r['engine']} | {speed:.2f} | {speed / peer_speed:.2f}x | {r['peak_rss_mb']:.0f} | "
+            f"{sum(wers) / len(wers):.1%} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
