@@ -267,6 +267,28 @@ def reindex() -> None:
     svc.close()
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: MOMENTS_HOST (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: MOMENTS_PORT (8000).")] = None,
+) -> None:
+    """Serve the web page and the REST API (OpenAPI at /docs), with the ingest worker."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = services().settings
+    host = host or settings.host
+    port = port or settings.port
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}"
+    err.print(f"moments: loading models, then serving on [bold]{url}/[/] (API docs at {url}/docs)")
+    try:
+        uvicorn.run(create_app(settings, public_url=url), host=host, port=port, log_level="info")
+    except (IngestError, RetrievalError) as exc:
+        fail(str(exc))
+
+
 @models_app.command("prepare-offline")
 def models_prepare_offline(
     only: Annotated[list[str] | None, typer.Option("--only", help="whisper-base or whisper-tiny.en")] = None,

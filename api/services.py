@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from api.settings import Settings
 from ingest.catalog import Catalog
+from ingest.errors import IngestError
 from ingest.models import OFFLINE_PACKS
 from ingest.pipeline import IngestOptions, Ingestor
 from ingest.whisper import TranscribeOptions, WhisperTranscriber
 from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.errors import RetrievalError
 from retrieval.index import IndexConfig, QdrantPassageIndex
 from retrieval.search import Searcher, SearchOptions
 
@@ -31,6 +33,7 @@ class Services:
         self._index: QdrantPassageIndex | None = None
         self._embedder: SentenceTransformerEmbedder | None = None
         self._transcriber: WhisperTranscriber | None = None
+        self.model_status: dict[str, str] = {"embedding_model": "not loaded", "whisper_model": "not loaded"}
 
     @property
     def catalog(self) -> Catalog:
@@ -94,6 +97,15 @@ class Services:
         return Searcher(
             self.embedder, self.index, SearchOptions(max_moments_per_media=self.settings.max_moments_per_media)
         )
+
+    def load_models(self) -> None:
+        """Load both models now; a failure is recorded for /api/ready rather than raised."""
+        for name, load in (("embedding_model", self.embedder.load), ("whisper_model", self.transcriber.load)):
+            try:
+                load()
+                self.model_status[name] = "ok"
+            except (IngestError, RetrievalError) as exc:
+                self.model_status[name] = f"unavailable: {exc}"
 
     def close(self) -> None:
         if self._index is not None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings"]
 
@@ -70,11 +70,41 @@ class Settings(BaseSettings):
     passage_target_s: float = Field(default=30.0, ge=5, le=120, description="Target passage length, seconds.")
     passage_overlap_s: float = Field(default=10.0, ge=0, le=60, description="Overlap between passages, seconds.")
     max_moments_per_media: int = Field(default=3, ge=1, le=50, description="Most moments one media item returns.")
+    host: str = Field(default="127.0.0.1", description="Address `moments serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `moments serve` listens on.")
+    api_key: str | None = Field(
+        default=None, description="When set, writes (POST, DELETE) need `Authorization: Bearer <key>`."
+    )
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest upload accepted, in bytes.")
+    library_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated folders whose files may be ingested by path (POST /api/media {path}).",
+    )
+    url_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated CIDRs that URL ingest may reach although private (default: public only).",
+    )
+    url_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest download for URL ingest, bytes.")
+    url_timeout_s: float = Field(default=600.0, gt=0, description="Longest download for URL ingest, seconds.")
 
-    @field_validator("language", "qdrant_url", "qdrant_api_key", mode="before")
+    @field_validator("language", "qdrant_url", "qdrant_api_key", "api_key", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("library_roots", "url_allow_networks", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("url_allow_networks", mode="after")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        return [str(ipaddress.ip_network(v, strict=False)) for v in value]
 
     @field_validator("data_dir", "models_dir", mode="after")
     @classmethod
@@ -88,6 +118,14 @@ class Settings(BaseSettings):
     @property
     def index_path(self) -> Path:
         return self.data_dir / "qdrant"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
     @property
     def resolved_models_dir(self) -> Path:

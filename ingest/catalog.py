@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ingest.errors import UnknownMediaError
 from ingest.types import MediaKind, Segment
@@ -55,10 +56,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     error      TEXT,
     attempts   INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    input_path TEXT,
+    title      TEXT,
+    owned_file INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
 """
+_ADDED_JOB_COLUMNS = {"input_path": "TEXT", "title": "TEXT", "owned_file": "INTEGER NOT NULL DEFAULT 0"}
 
 
 @dataclass(frozen=True)
@@ -92,13 +97,25 @@ class JobRecord:
     attempts: int
     created_at: float
     updated_at: float
+    input_path: str | None = None  # the local file to ingest (an upload, a download, a library file)
+    title: str | None = None
+    owned_file: bool = False  # the file is ours (upload, download): move it into the data dir or delete it
 
 
 _MEDIA_COLUMNS = (
     "id, source, path, filename, title, kind, format_name, size_bytes, duration_s, language, "
     "created_at, status, asr_model, collection"
 )
-_JOB_COLUMNS = "id, media_id, source, status, stage, progress, eta_s, error, attempts, created_at, updated_at"
+_JOB_COLUMNS = (
+    "id, media_id, source, status, stage, progress, eta_s, error, attempts, created_at, updated_at, input_path, "
+    "title, owned_file"
+)
+
+
+def _job(row: tuple[Any, ...]) -> JobRecord:
+    values = list(row)
+    values[-1] = bool(values[-1])  # owned_file is stored as 0/1
+    return JobRecord(*values)
 
 
 class Catalog:
@@ -110,6 +127,11 @@ class Catalog:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            # Columns added after the first release: add them to catalogs made before.
+            have = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+            for column, decl in _ADDED_JOB_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -174,6 +196,10 @@ class Catalog:
         if cur.rowcount == 0:
             raise UnknownMediaError(f"no media with id {media_id!r}")
 
+    def set_media_path(self, media_id: str, path: str) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE media SET path = ? WHERE id = ?", (path, media_id))
+
     def get_segments(self, media_id: str) -> list[Segment]:
         self.get_media(media_id)
         with self._connect() as db:
@@ -187,12 +213,29 @@ class Catalog:
             return int(db.execute("SELECT COUNT(*) FROM media").fetchone()[0])
 
     # jobs ------------------------------------------------------------------------------------------
-    def create_job(self, source: str, media_id: str | None = None) -> JobRecord:
+    def create_job(
+        self, source: str, *, input_path: str | None = None, title: str | None = None, owned_file: bool = False
+    ) -> JobRecord:
         now = time.time()
-        job = JobRecord(uuid.uuid4().hex, media_id, source, "queued", "queued", 0.0, None, None, 0, now, now)
+        job = JobRecord(
+            uuid.uuid4().hex,
+            None,
+            source,
+            "queued",
+            "queued",
+            0.0,
+            None,
+            None,
+            0,
+            now,
+            now,
+            input_path,
+            title,
+            owned_file,
+        )
         with self._connect() as db:
             db.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 14)})",
                 (
                     job.id,
                     job.media_id,
@@ -205,12 +248,36 @@ class Catalog:
                     job.attempts,
                     job.created_at,
                     job.updated_at,
+                    job.input_path,
+                    job.title,
+                    int(job.owned_file),
                 ),
             )
         return job
 
+    def claim_next_job(self) -> JobRecord | None:
+        """Mark the oldest queued job running and return it (atomic: one claimant wins)."""
+        with self._connect() as db:
+            row = db.execute(
+                "UPDATE jobs SET status = 'running', stage = 'starting', attempts = attempts + 1, updated_at = ? "
+                "WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1) "
+                f"RETURNING {_JOB_COLUMNS}",
+                (time.time(),),
+            ).fetchone()
+        return _job(row) if row else None
+
+    def requeue_running_jobs(self) -> int:
+        """Jobs left 'running' by a process that died go back to the queue. Returns how many."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE jobs SET status = 'queued', stage = 'queued', eta_s = NULL, updated_at = ? "
+                "WHERE status = 'running'",
+                (time.time(),),
+            )
+        return cur.rowcount
+
     def update_job(self, job_id: str, **fields: object) -> None:
-        allowed = {"media_id", "status", "stage", "progress", "eta_s", "error", "attempts"}
+        allowed = {"media_id", "status", "stage", "progress", "eta_s", "error", "attempts", "input_path"}
         if not fields.keys() <= allowed:
             raise ValueError(f"cannot update {sorted(fields.keys() - allowed)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -220,9 +287,9 @@ class Catalog:
     def get_job(self, job_id: str) -> JobRecord | None:
         with self._connect() as db:
             row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return JobRecord(*row) if row else None
+        return _job(row) if row else None
 
     def list_jobs(self, limit: int = 100) -> list[JobRecord]:
         with self._connect() as db:
             rows = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
-        return [JobRecord(*r) for r in rows]
+        return [_job(r) for r in rows]

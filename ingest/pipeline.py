@@ -135,6 +135,8 @@ class Ingestor:
         source: str | None = None,
         title: str | None = None,
         collection: str | None = None,
+        on_identified: Callable[[str], None] | None = None,
+        filename: str | None = None,
     ) -> IngestResult:
         report: ProgressFn = on_progress or (lambda _stage, _f: None)
         path = Path(path)
@@ -142,6 +144,8 @@ class Ingestor:
             raise UnsupportedMediaError(f"{path}: no such file")
         report("hash", 0.0)
         media_id = media_id_for(path)
+        if on_identified is not None:
+            on_identified(media_id)
         existing = self.catalog.find_media(media_id)
         if existing is not None:
             report("done", 1.0)
@@ -164,8 +168,8 @@ class Ingestor:
             id=media_id,
             source=source or str(path.resolve()),
             path=str(path.resolve()),
-            filename=path.name,
-            title=title or info.title or path.stem.replace("_", " "),
+            filename=filename or path.name,
+            title=title or info.title or Path(filename or path.name).stem.replace("_", " "),
             kind=info.kind,
             format_name=info.format_name,
             size_bytes=path.stat().st_size,

@@ -68,3 +68,18 @@ def test_jobs(tmp_path: Path) -> None:
     assert got is not None and (got.status, got.stage, got.progress, got.eta_s) == ("running", "transcribe", 0.5, 12.0)
     with pytest.raises(ValueError, match="cannot update"):
         cat.update_job(job.id, id="other")
+
+
+def test_job_queue_claims_in_order_once_and_requeues_after_a_crash(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.sqlite3")
+    first = cat.create_job("upload:a.mp4", input_path="/tmp/a.mp4", title="A", owned_file=True)
+    second = cat.create_job("https://example.org/b.mp3")
+    claimed = cat.claim_next_job()
+    assert claimed is not None and claimed.id == first.id and claimed.status == "running" and claimed.attempts == 1
+    assert claimed.owned_file and claimed.input_path == "/tmp/a.mp4" and claimed.title == "A"
+    again = cat.claim_next_job()
+    assert again is not None and again.id == second.id
+    assert cat.claim_next_job() is None
+    assert cat.requeue_running_jobs() == 2  # the process died with both running
+    reclaimed = cat.claim_next_job()
+    assert reclaimed is not None and reclaimed.id == first.id and reclaimed.attempts == 2

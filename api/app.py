@@ -1,0 +1,82 @@
+"""The FastAPI application factory: ``create_app(settings)``; serve with ``moments serve``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import install_error_handlers
+from api.middleware import DoorMiddleware
+from api.routes import health, jobs, media, search, web
+from api.services import Services
+from api.settings import Settings
+from ingest.fetch import FetchPolicy
+from ingest.jobs import JobRunner, JobRunnerOptions
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("moments.api")
+
+
+def server_file(settings: Settings) -> str:
+    return str(settings.data_dir / "server.json")
+
+
+def create_app(settings: Settings | None = None, *, load_models: bool = True, public_url: str | None = None) -> FastAPI:
+    """Build the app. Its lifespan opens the catalog and the index, loads the models, starts the job
+    worker, and (when ``public_url`` is given) records it so a CLI in another terminal can find it."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services(settings)
+        services.index.count()  # opens the embedded store now: a locked folder fails the start, clearly
+        if load_models:
+            services.load_models()
+        runner = JobRunner(
+            services.catalog,
+            services.ingestor(),
+            JobRunnerOptions(
+                media_dir=settings.media_dir,
+                downloads_dir=settings.uploads_dir,
+                fetch=FetchPolicy(
+                    max_bytes=settings.url_max_bytes,
+                    timeout_s=settings.url_timeout_s,
+                    allow_networks=tuple(settings.url_allow_networks),
+                ),
+            ),
+        )
+        runner.start()
+        app.state.settings, app.state.services, app.state.runner = settings, services, runner
+        marker = server_file(settings)
+        if public_url:
+            with open(marker, "w") as f:
+                json.dump({"url": public_url, "pid": os.getpid()}, f)
+        try:
+            yield
+        finally:
+            if public_url:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(marker)
+            runner.stop()
+            services.close()
+
+    app = FastAPI(
+        title="moments",
+        version="0.1.0",
+        summary="Search what was said in a library of video and audio, and jump to the moment.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (health.router, search.router, media.router, jobs.router, web.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
+    app.add_middleware(DoorMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_upload_bytes)
+    return app

@@ -1,0 +1,33 @@
+"""Dependencies shared by the routes, defined once as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.services import Services
+from api.settings import Settings
+from ingest.jobs import JobRunner
+
+__all__ = ["RunnerDep", "ServicesDep", "SettingsDep"]
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_runner(request: Request) -> JobRunner:
+    runner: JobRunner = request.app.state.runner
+    return runner
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RunnerDep = Annotated[JobRunner, Depends(get_runner)]

@@ -1,0 +1,29 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import ServicesDep
+from retrieval.errors import RetrievalError
+
+router = APIRouter(prefix="/api", tags=["health"])
+
+
+@router.get("/health", summary="The process is alive")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="The index is reachable and the models are loaded", response_model=None)
+def ready(services: ServicesDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        services.index.count()
+        checks["index"] = "ok"
+    except (RetrievalError, OSError) as exc:
+        checks["index"] = f"unavailable: {exc}"
+    checks.update(services.model_status)
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)

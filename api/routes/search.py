@@ -1,0 +1,30 @@
+"""GET /api/search."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ServicesDep
+from api.schemas import SearchResponse
+from retrieval.types import SearchFilters
+
+router = APIRouter(prefix="/api", tags=["search"])
+
+
+@router.get("/search", response_model=SearchResponse, summary="Ranked moments for a query")
+async def search(
+    services: ServicesDep,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description='What was said; "quoted phrases" must match')],
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    mode: Literal["hybrid", "semantic", "keyword"] = "hybrid",
+    media_id: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Literal["audio", "video"] | None = None,
+    language: Annotated[str | None, Query(max_length=16)] = None,
+) -> SearchResponse:
+    filters = SearchFilters(media_id=media_id or None, kind=kind, language=language or None)
+    searcher = services.searcher()
+    result = await run_in_threadpool(searcher.search, q, limit=limit, mode=mode, filters=filters)
+    return SearchResponse.model_validate(result.as_dict())

@@ -1,0 +1,129 @@
+"""Request and response models of the REST API (the contract in shared/DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Literal, cast
+
+from pydantic import BaseModel, Field
+
+from ingest.catalog import JobRecord, MediaRecord
+
+__all__ = [
+    "IngestAccepted",
+    "IngestRequest",
+    "JobPublic",
+    "MediaPublic",
+    "MomentPublic",
+    "SearchResponse",
+    "SegmentPublic",
+    "TranscriptPublic",
+]
+
+
+JobStatus = Literal["queued", "running", "done", "failed", "canceled"]
+
+
+class MomentPublic(BaseModel):
+    media_id: str
+    title: str
+    filename: str
+    kind: str
+    start: float = Field(description="Seconds from the start of the media where the moment begins.")
+    end: float
+    score: float
+    text: str
+    highlights: list[tuple[int, int]] = Field(description="Character offsets [from, to) of matched words in text.")
+    url: str = Field(description="/watch/<media_id>?t=<start seconds>")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    took_ms: float
+    results: list[MomentPublic]
+
+
+class MediaPublic(BaseModel):
+    id: str
+    title: str
+    filename: str
+    kind: Literal["audio", "video"]
+    duration_s: float
+    language: str
+    created_at: float
+    status: str
+    size_bytes: int
+    stream_url: str
+    watch_url: str
+
+    @classmethod
+    def of(cls, m: MediaRecord) -> MediaPublic:
+        return cls(
+            id=m.id,
+            title=m.title,
+            filename=m.filename,
+            kind=m.kind,
+            duration_s=m.duration_s,
+            language=m.language,
+            created_at=m.created_at,
+            status=m.status,
+            size_bytes=m.size_bytes,
+            stream_url=f"/api/media/{m.id}/stream",
+            watch_url=f"/watch/{m.id}",
+        )
+
+
+class JobPublic(BaseModel):
+    id: str
+    media_id: str | None
+    status: JobStatus
+    stage: str
+    progress: float = Field(ge=0, le=1)
+    eta_s: float | None
+    error: str | None
+    source: str
+    title: str | None
+    attempts: int
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def of(cls, j: JobRecord) -> JobPublic:
+        source = j.source if j.source.startswith(("http://", "https://", "upload:")) else "path"
+        return cls(
+            id=j.id,
+            media_id=j.media_id,
+            status=cast(JobStatus, j.status),
+            stage=j.stage,
+            progress=min(1.0, max(0.0, j.progress)),
+            eta_s=j.eta_s,
+            error=j.error,
+            source=source,
+            title=j.title,
+            attempts=j.attempts,
+            created_at=j.created_at,
+            updated_at=j.updated_at,
+        )
+
+
+class IngestRequest(BaseModel):
+    """Ingest by URL (fetched by the server) or by a path under a configured library root."""
+
+    url: str | None = Field(default=None, max_length=4096)
+    path: str | None = Field(default=None, max_length=4096)
+    title: str | None = Field(default=None, max_length=500)
+
+
+class IngestAccepted(BaseModel):
+    media_id: str | None = Field(description="Known at once for uploads and paths; for URLs, once fetched.")
+    job_id: str
+
+
+class SegmentPublic(BaseModel):
+    start: float
+    end: float
+    text: str
+
+
+class TranscriptPublic(BaseModel):
+    media_id: str
+    segments: list[SegmentPublic]

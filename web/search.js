@@ -1,0 +1,96 @@
+import { api, el, fmtTime, highlighted, mediaPlayer, playFrom } from "/static/common.js";
+
+const form = document.getElementById("search-form");
+const input = document.getElementById("q");
+const modeSelect = document.getElementById("mode");
+const statusBox = document.getElementById("status");
+const results = document.getElementById("results");
+const layout = document.getElementById("layout");
+const playerBox = document.getElementById("player-box");
+const playerSlot = document.getElementById("player-slot");
+const nowPlaying = document.getElementById("now-playing");
+const mediaCache = new Map();
+let player = null;
+let playerMediaId = null;
+
+function setStatus(text, isError = false) {
+  statusBox.textContent = text;
+  statusBox.classList.toggle("error", isError);
+}
+
+async function mediaInfo(id) {
+  if (!mediaCache.has(id)) mediaCache.set(id, api(`/api/media/${encodeURIComponent(id)}`).catch(() => null));
+  return mediaCache.get(id);
+}
+
+function play(moment) {
+  layout.classList.remove("single");
+  playerBox.hidden = false;
+  if (playerMediaId !== moment.media_id) {
+    playerSlot.replaceChildren();
+    player = mediaPlayer(moment);
+    player.id = "player";
+    playerSlot.append(player);
+    playerMediaId = moment.media_id;
+  }
+  nowPlaying.replaceChildren(
+    el("strong", {}, moment.title), ` · from ${fmtTime(moment.start)} · `,
+    el("a", { href: moment.url }, "open with transcript"),
+  );
+  playFrom(player, moment.start);
+}
+
+async function render(data) {
+  results.replaceChildren();
+  if (!data.results.length) {
+    results.append(el("div", { class: "empty" }, "No moments found. Try other words, or the \"Meaning\" mode."));
+    return;
+  }
+  const groups = new Map();
+  for (const m of data.results) {
+    if (!groups.has(m.media_id)) groups.set(m.media_id, []);
+    groups.get(m.media_id).push(m);
+  }
+  for (const [mediaId, moments] of groups) {
+    const first = moments[0];
+    const meta = el("div", { class: "meta" }, `${first.kind} · ${first.filename}`);
+    const box = el("article", { class: "group", "data-media-id": mediaId },
+      el("h2", {}, el("a", { href: `/watch/${encodeURIComponent(mediaId)}` }, first.title)), meta);
+    mediaInfo(mediaId).then((info) => { if (info) meta.append(` · ${fmtTime(info.duration_s)}`); });
+    for (const m of moments) {
+      box.append(el("button", { class: "moment", type: "button", "data-start": m.start, onclick: () => play(m) },
+        el("span", { class: "time" }, `${fmtTime(m.start)}–${fmtTime(m.end)}`),
+        el("span", { class: "snippet" }, highlighted(m.text, m.highlights))));
+    }
+    results.append(box);
+  }
+}
+
+async function run(q, mode, push) {
+  if (!q.trim()) { results.replaceChildren(); setStatus(""); return; }
+  if (push) {
+    const params = new URLSearchParams({ q });
+    if (mode !== "hybrid") params.set("mode", mode);
+    history.pushState(null, "", `/?${params}`);
+  }
+  document.title = `${q} · moments`;
+  setStatus("Searching…");
+  try {
+    const data = await api(`/api/search?${new URLSearchParams({ q, mode, limit: "20" })}`);
+    setStatus(`${data.results.length} moment${data.results.length === 1 ? "" : "s"} in ${Math.round(data.took_ms)} ms`);
+    await render(data);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
+function fromAddress() {
+  const params = new URLSearchParams(location.search);
+  input.value = params.get("q") || "";
+  modeSelect.value = params.get("mode") || "hybrid";
+  run(input.value, modeSelect.value, false);
+}
+
+form.addEventListener("submit", (e) => { e.preventDefault(); run(input.value, modeSelect.value, true); });
+window.addEventListener("popstate", fromAddress);
+fromAddress();
