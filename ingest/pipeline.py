@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -46,7 +46,12 @@ class Transcriber(Protocol):
     @property
     def model_name(self) -> str: ...
 
-    def transcribe(self, audio: np.ndarray, on_progress: Callable[[float], None] | None = None) -> Transcript: ...
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        on_progress: Callable[[float], None] | None = None,
+        on_segments: Callable[[list[Segment], str], None] | None = None,
+    ) -> Transcript: ...
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,56 @@ def to_passages(
     ]
 
 
+class PassageWriter:
+    """Embeds and indexes the passages of one media item as its transcript grows.
+
+    Passage cutting is greedy from the start, so every passage of a transcript prefix except the last is
+    final; those are indexed at once, the rest when the transcript is complete. Point ids are
+    deterministic, so nothing is ever indexed twice.
+    """
+
+    def __init__(self, ingestor: Ingestor, record: MediaRecord) -> None:
+        self.ingestor = ingestor
+        self.record = record
+        self.indexed = 0
+        self._segment_vectors: list[np.ndarray] = []
+
+    def update(
+        self,
+        segments: list[Segment],
+        *,
+        language: str,
+        final: bool,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> None:
+        if language and language != self.record.language:
+            self.record = replace(self.record, language=language)
+        opts, embedder = self.ingestor.options, self.ingestor.embedder
+        drafts = cut_passages(
+            segments, target_s=opts.passage_target_s, max_s=opts.passage_max_s, overlap_s=opts.passage_overlap_s
+        )
+        fresh = (drafts if final else drafts[:-1])[self.indexed :]
+        if not fresh:
+            if on_progress is not None:
+                on_progress(1.0)
+            return
+        needed = fresh[-1].first_segment + len(fresh[-1].segment_starts)
+        if needed > len(self._segment_vectors):
+            new = embedder.embed_documents([s.text for s in segments[len(self._segment_vectors) : needed]])
+            self._segment_vectors.extend(new)
+        passages = to_passages(fresh, self.record, np.stack(self._segment_vectors))
+        self.ingestor.index.ensure_collection(embedder.dimension)
+        batch = 64
+        for i in range(0, len(passages), batch):
+            chunk = passages[i : i + batch]
+            dense = embedder.embed_documents([p.text for p in chunk])
+            sparse = [document_vector(p.text) for p in chunk]
+            self.ingestor.index.upsert(chunk, dense, sparse, embedder.model_id)
+            if on_progress is not None:
+                on_progress((i + len(chunk)) / len(passages))
+        self.indexed += len(fresh)
+
+
 class Ingestor:
     """Runs the ingestion stages for one file at a time against one catalog and one index."""
 
@@ -161,9 +216,6 @@ class Ingestor:
         info = probe_media(path, max_duration_s=self.options.max_duration_s)
         report("decode", 0.0)
         audio = decode_audio(path, max_duration_s=self.options.max_duration_s)
-        report("transcribe", 0.0)
-        transcript = self.transcriber.transcribe(audio, lambda f: report("transcribe", f))
-        segments = transcript.segments
         record = MediaRecord(
             id=media_id,
             source=source or str(path.resolve()),
@@ -174,16 +226,36 @@ class Ingestor:
             format_name=info.format_name,
             size_bytes=path.stat().st_size,
             duration_s=round(audio.size / 16_000, 3),
-            language=transcript.language,
+            language="",
             created_at=time.time(),
             status="ready",
             asr_model=self.transcriber.model_name,
             collection=collection,
         )
-        report("index", 0.0)
-        n_passages = self.index_media(record, segments, on_progress=lambda f: report("index", f))
+        writer = PassageWriter(self, record)
+        report("transcribe", 0.0)
+        try:
+            # Passages are indexed while the transcript grows, so a long file becomes searchable early.
+            transcript = self.transcriber.transcribe(
+                audio,
+                lambda f: report("transcribe", f),
+                on_segments=lambda segs, language: writer.update(segs, language=language, final=False),
+            )
+            report("index", 0.0)
+            writer.update(
+                transcript.segments,
+                language=transcript.language,
+                final=True,
+                on_progress=lambda f: report("index", f),
+            )
+            self.catalog.add_media(writer.record, transcript.segments)
+        except BaseException:
+            self.index.delete_media(media_id)
+            raise
         report("done", 1.0)
-        return IngestResult(media_id, "added", record.title, record.duration_s, len(segments), n_passages)
+        return IngestResult(
+            media_id, "added", record.title, record.duration_s, len(transcript.segments), writer.indexed
+        )
 
     def index_media(
         self,
@@ -192,35 +264,15 @@ class Ingestor:
         *,
         on_progress: Callable[[float], None] | None = None,
     ) -> int:
-        """Embed and index a transcript, then write the catalog; on any failure remove the points again."""
-        drafts = cut_passages(
-            segments,
-            target_s=self.options.passage_target_s,
-            max_s=self.options.passage_max_s,
-            overlap_s=self.options.passage_overlap_s,
-        )
+        """Embed and index a whole transcript, then write the catalog; on failure remove the points."""
+        writer = PassageWriter(self, record)
         try:
-            segment_vectors = self.embedder.embed_documents([s.text for s in segments]) if segments else None
-            passages = to_passages(drafts, record, segment_vectors)
-            if passages:
-                self.index.ensure_collection(self.embedder.dimension)
-                batch = 64
-                for i in range(0, len(passages), batch):
-                    chunk = passages[i : i + batch]
-                    dense = self.embedder.embed_documents([self._embed_text(p) for p in chunk])
-                    sparse = [document_vector(p.text) for p in chunk]
-                    self.index.upsert(chunk, dense, sparse, self.embedder.model_id)
-                    if on_progress is not None:
-                        on_progress((i + len(chunk)) / len(passages))
+            writer.update(segments, language=record.language, final=True, on_progress=on_progress)
             self.catalog.add_media(record, segments)
         except BaseException:
             self.index.delete_media(record.id)
             raise
-        return len(passages)
-
-    @staticmethod
-    def _embed_text(p: Passage) -> str:
-        return p.text
+        return writer.indexed
 
     def remove(self, media_id: str) -> None:
         """Delete a media item's points and its catalog rows (raises UnknownMediaError if unknown)."""

@@ -122,8 +122,14 @@ class WhisperTranscriber:
             return self.options.batch_size
         return 8 if self._device == "cuda" else 1
 
-    def transcribe(self, audio: np.ndarray, on_progress: ProgressFn | None = None) -> Transcript:
-        """Transcribe a whole file's audio. ``on_progress`` gets the fraction of speech done, 0..1."""
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        on_progress: ProgressFn | None = None,
+        on_segments: Callable[[list[Segment], str], None] | None = None,
+    ) -> Transcript:
+        """Transcribe a whole file's audio. ``on_progress`` gets the fraction of speech done, 0..1;
+        ``on_segments`` gets the clean segments so far (and the language) after each batch of windows."""
         self.load()
         duration_s = audio.size / SAMPLE_RATE_HZ
         regions = detect_speech(audio, self.options.vad)
@@ -140,6 +146,8 @@ class WhisperTranscriber:
             done_s += sum(w.duration_s for w in batch)
             if on_progress is not None:
                 on_progress(min(1.0, done_s / total_s))
+            if on_segments is not None and i + self.batch_size < len(windows):
+                on_segments(enforce_monotonic(segments), language)
         if on_progress is not None:
             on_progress(1.0)
         return Transcript(segments=enforce_monotonic(segments), language=language)

@@ -22,9 +22,23 @@ from retrieval.index import IndexConfig, QdrantPassageIndex
 class ScriptedTranscriber:
     model_name = "scripted"
 
-    def transcribe(self, audio: np.ndarray, on_progress: Callable[[float], None] | None = None) -> Transcript:
+    def __init__(self) -> None:
+        self.indexed_while_transcribing: list[int] = []
+        self.index: QdrantPassageIndex | None = None
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        on_progress: Callable[[float], None] | None = None,
+        on_segments: Callable[[list[Segment], str], None] | None = None,
+    ) -> Transcript:
         seconds = audio.size / 16_000
         segs = [Segment(t, t + 2.5, f"Sentence number {int(t)} about tides.") for t in np.arange(0, seconds, 3.0)]
+        for part in (len(segs) // 2, 3 * len(segs) // 4):  # as if two batches of windows were done
+            if on_segments:
+                on_segments(segs[:part], "en")
+            if self.index is not None:
+                self.indexed_while_transcribing.append(self.index.count())
         if on_progress:
             on_progress(1.0)
         return Transcript(segments=segs, language="en")
@@ -70,6 +84,18 @@ def test_same_bytes_same_id_and_a_second_ingest_changes_nothing(
     assert (second.status, second.media_id) == ("unchanged", first.media_id)
     assert ingestor.index.count() == points
     assert ingestor.catalog.count_media() == 1
+
+
+def test_passages_become_searchable_while_the_transcript_grows(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, long_tone: Path
+) -> None:
+    ingestor = _ingestor(tmp_path, embedder)
+    transcriber = ingestor.transcriber
+    assert isinstance(transcriber, ScriptedTranscriber)
+    transcriber.index = ingestor.index  # type: ignore[assignment]
+    result = ingestor.ingest_file(long_tone)
+    first, second = transcriber.indexed_while_transcribing
+    assert 0 < first < second < result.passages == ingestor.index.count()
 
 
 def test_a_failure_after_indexing_removes_the_points_again(
