@@ -78,7 +78,7 @@ def test_upload_becomes_searchable(client: TestClient, jfk: dict[str, object]) -
     assert top["kind"] == "audio" and top["url"] == f"/watch/{jfk['media_id']}?t={int(top['start'])}"
     assert "country" in top["text"].lower()
     keyword = client.get("/api/search", params={"q": "country", "mode": "keyword"}).json()["results"][0]
-    assert [keyword["text"][s:e].lower() for s, e in keyword["highlights"]][0] == "country"
+    assert next(keyword["text"][s:e].lower() for s, e in keyword["highlights"]) == "country"
 
 
 def test_search_validation(client: TestClient) -> None:
