@@ -15,11 +15,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.remote import RemoteError, RemoteServer, find_server
 from api.services import Services
 from api.settings import Settings
 from ingest.errors import IngestError
 from ingest.subtitles import FORMATS, format_timestamp, render_transcript, segments_as_dicts
-from retrieval.errors import RetrievalError
+from retrieval.errors import IndexLockedError, RetrievalError
+from retrieval.search import SearchResult
 from retrieval.types import SearchFilters, SearchMode
 
 app = typer.Typer(
@@ -98,6 +100,56 @@ def expand(paths: list[Path]) -> Iterator[Path]:
             yield p
 
 
+IngestOne = Callable[[Path, Callable[[str, float], None]], str]
+
+
+def _local_ingest(svc: Services, title: str | None) -> IngestOne:
+    from ingest.pipeline import overall_progress
+
+    ingestor = svc.ingestor()
+    svc.index.count()  # opens the embedded store now, so a lock held by a server shows up here
+
+    def run(path: Path, report: Callable[[str, float], None]) -> str:
+        result = ingestor.ingest_file(
+            path, on_progress=lambda stage, f: report(stage, overall_progress(stage, f)), title=title
+        )
+        detail = (
+            "already indexed"
+            if result.status == "unchanged"
+            else (f"{result.segments} segments, {result.passages} passages")
+        )
+        return f"({detail}) {result.media_id}"
+
+    return run
+
+
+def _remote_ingest(server: RemoteServer, title: str | None) -> IngestOne:
+    def run(path: Path, report: Callable[[str, float], None]) -> str:
+        try:
+            accepted = server.submit(path, title)
+            job = server.wait(accepted["job_id"], lambda j: report(j["stage"], j["progress"]))
+        except RemoteError as exc:
+            raise IngestError(f"{path.name}: {exc}") from exc
+        if job["status"] != "done":
+            raise IngestError(f"{path.name}: {job['status']}: {job.get('error') or ''}")
+        return f"(via {server.url}) {job['media_id']}"
+
+    return run
+
+
+def _connect_ingest(svc: Services, title: str | None) -> IngestOne:
+    try:
+        return _local_ingest(svc, title)
+    except IndexLockedError as exc:
+        server = find_server(svc.settings)
+        if server is None:
+            fail(str(exc))
+        err.print(f"The index is in use by the server at {server.url}; sending the files there.")
+        return _remote_ingest(server, title)
+    except (IngestError, RetrievalError) as exc:
+        fail(str(exc))
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Media files and folders.")],
@@ -110,13 +162,14 @@ def ingest(
     for p in paths:
         if not p.exists():
             fail(f"{p}: no such file or folder")
-    ingestor = guarded(svc.ingestor)
     seen: set[Path] = set()
     failures = 0
+    run_one: IngestOne | None = None
     while True:
         files = [f for f in expand(paths) if f.resolve() not in seen]
         if files:
-            failures += _ingest_files(ingestor, files, title if len(files) == 1 else None)
+            run_one = run_one or _connect_ingest(svc, title if len(files) == 1 and not watch else None)
+            failures += _ingest_files(run_one, files)
             seen.update(f.resolve() for f in files)
         if not watch:
             break
@@ -126,10 +179,7 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _ingest_files(ingestor: object, files: list[Path], title: str | None) -> int:
-    from ingest.pipeline import Ingestor, overall_progress
-
-    assert isinstance(ingestor, Ingestor)
+def _ingest_files(run_one: IngestOne, files: list[Path]) -> int:
     failures = 0
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as progress:
@@ -138,27 +188,16 @@ def _ingest_files(ingestor: object, files: list[Path], title: str | None) -> int
             task = progress.add_task(f"  {path.name}: hash", total=1.0)
 
             def report(stage: str, fraction: float, task: TaskID = task, name: str = path.name) -> None:
-                progress.update(
-                    task,
-                    completed=overall_progress(stage, fraction),  # type: ignore[arg-type]
-                    description=f"  {name}: {stage}",
-                )
+                progress.update(task, completed=fraction, description=f"  {name}: {stage}")
 
             try:
-                result = ingestor.ingest_file(path, on_progress=report, title=title)
+                detail = run_one(path, report)
             except (IngestError, RetrievalError) as exc:
                 failures += 1
                 progress.update(task, description=f"  [red]✗ {path.name}")
                 progress.console.print(f"[bold red]error:[/] {exc}", highlight=False)
             else:
-                verb = (
-                    "already indexed"
-                    if result.status == "unchanged"
-                    else (f"{result.segments} segments, {result.passages} passages")
-                )
-                progress.update(
-                    task, completed=1.0, description=f"  [green]✓ {path.name}[/] ({verb}) {result.media_id}"
-                )
+                progress.update(task, completed=1.0, description=f"  [green]✓ {path.name}[/] {detail}")
             progress.update(overall, completed=n + 1)
     return failures
 
@@ -176,12 +215,22 @@ def search(
     svc = services()
     if mode not in ("hybrid", "semantic", "keyword"):
         fail(f"unknown mode {mode!r}; use hybrid, semantic or keyword", 2)
-    searcher = guarded(svc.searcher)
-    guarded(searcher.embedder.load)
     mode_t: SearchMode = mode  # type: ignore[assignment]
-    result = guarded(
-        lambda: searcher.search(query, limit=limit, mode=mode_t, filters=SearchFilters(media_id=media_id, kind=kind))
-    )
+    try:
+        searcher = svc.searcher()
+        searcher.embedder.load()
+        result = searcher.search(query, limit=limit, mode=mode_t, filters=SearchFilters(media_id=media_id, kind=kind))
+    except IndexLockedError as exc:
+        server = find_server(svc.settings)
+        if server is None:
+            fail(str(exc))
+        try:
+            moments, took_ms = server.search(query, limit=limit, mode=mode, media_id=media_id, kind=kind)
+        except RemoteError as rexc:
+            fail(str(rexc))
+        result = SearchResult(query=query, took_ms=took_ms, moments=moments)
+    except (IngestError, RetrievalError) as exc:
+        fail(str(exc))
     if as_json:
         sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False) + "\n")
         return
@@ -248,7 +297,22 @@ def media_ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def media_rm(media_ids: Annotated[list[str], typer.Argument()]) -> None:
     """Remove media: their transcripts and their points in the index."""
     svc = services()
-    ingestor = guarded(svc.ingestor)
+    try:
+        ingestor = svc.ingestor()
+        svc.index.count()
+    except IndexLockedError as exc:
+        server = find_server(svc.settings)
+        if server is None:
+            fail(str(exc))
+        for media_id in media_ids:
+            try:
+                server.delete(media_id)
+            except RemoteError as rexc:
+                fail(str(rexc))
+            out.print(f"removed {media_id} (via {server.url})")
+        return
+    except (IngestError, RetrievalError) as exc:
+        fail(str(exc))
     for media_id in media_ids:
         guarded(lambda media_id=media_id: ingestor.remove(media_id))  # type: ignore[misc]
         out.print(f"removed {media_id}")

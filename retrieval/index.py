@@ -233,6 +233,27 @@ class QdrantPassageIndex:
         flt = self._filter(SearchFilters(media_id=media_id)) if media_id else None
         return int(self._call(self._client.count, self.config.collection, count_filter=flt, exact=True).count)
 
+    def point_ids(self, media_id: str | None = None) -> set[str]:
+        """Every point id (of one media item), for consistency checks."""
+        if not self._exists():
+            return set()
+        flt = self._filter(SearchFilters(media_id=media_id)) if media_id else None
+        ids: set[str] = set()
+        offset = None
+        while True:
+            points, offset = self._call(
+                self._client.scroll,
+                self.config.collection,
+                scroll_filter=flt,
+                limit=256,
+                offset=offset,
+                with_payload=False,
+                with_vectors=False,
+            )
+            ids.update(str(p.id) for p in points)
+            if offset is None:
+                return ids
+
     @staticmethod
     def _filter(filters: SearchFilters) -> Any:
         from qdrant_client import models
