@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := ffmpeg festival festvox-us-slt-hts
+APT_PACKAGES := ffmpeg festival festvox-us-slt-hts chromium
 
 # The demo runs on the embedded defaults, with Whisper base from the PyPI packs (no model hub needed).
 export MOMENTS_DATA_DIR ?= $(CURDIR)/moments-data
@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE ?= 1
 .PHONY: setup system-deps demo samples test test-fast lint bench clean
 
 system-deps:
-	@if ! command -v ffmpeg >/dev/null || ! command -v text2wave >/dev/null \
+	@if ! command -v ffmpeg >/dev/null || ! command -v text2wave >/dev/null || ! command -v chromium >/dev/null \
 	    || [ ! -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ]; then \
 	  $(SUDO) apt-get install -y -q $(APT_PACKAGES) >/dev/null 2>&1 \
 	  || ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(APT_PACKAGES) >/dev/null); \
@@ -42,7 +42,8 @@ demo: setup samples
 	$(BIN)/moments search "what happens to the bees in winter" --limit 3
 	$(BIN)/moments search '"nail polish remover"' --limit 3
 	@echo
-	@echo "Search it yourself:  MOMENTS_DATA_DIR=$(MOMENTS_DATA_DIR) $(BIN)/moments search \"your question\""
+	@echo "Now serving the library: open http://$${MOMENTS_HOST:-127.0.0.1}:$${MOMENTS_PORT:-8000}/ (Ctrl-C stops)"
+	$(BIN)/moments serve
 
 lint: setup
 	$(BIN)/ruff check .
@@ -58,6 +59,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python -m bench.asr_speed
+	$(BIN)/python -m bench.search_latency
 
 clean:
 	rm -rf $(VENV) .cache moments-data .mypy_cache .ruff_cache .pytest_cache

@@ -4,11 +4,7 @@ clean run, and the CLI in another terminal works through the server that owns th
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,73 +14,9 @@ import pytest
 from bench.speech import SpokenMedia
 from ingest.models import OfflineModels
 from retrieval.index import IndexConfig, QdrantPassageIndex
+from tests.live_server import MOMENTS, Server, server_env
 
 pytestmark = pytest.mark.slow
-
-MOMENTS = str(Path(sys.executable).parent / "moments")
-
-
-def _env(data_dir: Path, models: OfflineModels) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MOMENTS_DATA_DIR": str(data_dir),
-        "MOMENTS_MODELS_DIR": str(models.whisper["whisper-base"].parent),
-        "MOMENTS_WHISPER_MODEL": "whisper-tiny.en",
-        "MOMENTS_CPU_THREADS": "2",
-        "HF_HUB_OFFLINE": "1",
-        "COLUMNS": "200",
-    }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, data_dir: Path, models: OfflineModels) -> None:
-        self.env = _env(data_dir, models)
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / "server.log"
-
-    def start(self, timeout_s: float = 120.0) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [MOMENTS, "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/api/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("server did not become ready:\n" + self.log.read_text()[-3000:])
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def job(self, job_id: str) -> dict[str, object]:
-        data: dict[str, object] = httpx.get(f"{self.url}/api/jobs/{job_id}", timeout=10).json()
-        return data
 
 
 def _wait(server: Server, job_id: str, until: object, timeout_s: float = 300.0) -> dict[str, object]:
@@ -115,7 +47,10 @@ def test_killed_job_resumes_to_exactly_the_points_of_a_clean_run(
 ) -> None:
     clean_dir = tmp_path / "clean"
     subprocess.run(
-        [MOMENTS, "ingest", str(podcast.path)], env=_env(clean_dir, offline_models), check=True, capture_output=True
+        [MOMENTS, "ingest", str(podcast.path)],
+        env=server_env(clean_dir, offline_models),
+        check=True,
+        capture_output=True,
     )
     clean = _point_ids(clean_dir)
     assert len(clean) >= 5

@@ -1,0 +1,204 @@
+"""The web pages in a real browser (Debian's Chromium driven by Playwright) against ``moments serve``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.speech import SpokenMedia
+from ingest.models import OfflineModels
+from tests.live_server import MOMENTS, Server, server_env
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+XSS = '<img src=x onerror="window.__xss=1">'
+
+
+@dataclass(frozen=True)
+class Site:
+    server: Server
+    podcast_id: str
+    jfk_id: str
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory,
+    offline_models: OfflineModels,
+    sample_talks: list[SpokenMedia],
+    speech_clips: tuple[object, list[Any]],
+) -> Iterator[Site]:
+    data_dir = tmp_path_factory.mktemp("site")
+    env = server_env(data_dir, offline_models)
+    podcast = next(t for t in sample_talks if t.kind == "audio")
+    jfk = next(c for c in speech_clips[1] if c.name == "jfk")
+    subprocess.run([MOMENTS, "ingest", str(podcast.path), str(jfk.path)], env=env, check=True, capture_output=True)
+    media = json.loads(
+        subprocess.run([MOMENTS, "media", "ls", "--json"], env=env, check=True, capture_output=True, text=True).stdout
+    )
+    ids = {m["filename"]: m["id"] for m in media}
+    # A hostile transcript line and title: they must show as text, never run.
+    with sqlite3.connect(data_dir / "catalog.sqlite3") as db:
+        db.execute("UPDATE segments SET text = text || ? WHERE media_id = ? AND idx = 0", (f" {XSS}", ids["jfk.wav"]))
+        db.execute("UPDATE media SET title = ? WHERE id = ?", ("<b>JFK</b> " + XSS, ids["jfk.wav"]))
+    subprocess.run([MOMENTS, "reindex"], env=env, check=True, capture_output=True)
+    server = Server(data_dir, offline_models)
+    server.start()
+    yield Site(server, ids[podcast.path.name], ids["jfk.wav"])
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, errors
+
+
+def _player_time(page: Any) -> float:
+    return float(page.evaluate("document.getElementById('player').currentTime"))
+
+
+def _wait_player_near(page: Any, seconds: float) -> None:
+    page.wait_for_function(
+        "(t) => { const p = document.getElementById('player');"
+        " return p && p.readyState >= 1 && Math.abs(p.currentTime - t) < 1; }",
+        arg=seconds,
+        timeout=20_000,
+    )
+
+
+def test_search_click_plays_from_the_moment(site: Site, page: Any) -> None:
+    page.goto(f"{site.server.url}/")
+    page.fill("#q", "how are homes in Iceland heated")
+    page.press("#q", "Enter")
+    first = page.locator(".moment").first
+    first.wait_for(timeout=20_000)
+    assert "q=how+are+homes" in page.url  # the query lives in the address
+    group = page.locator(".group").first
+    assert group.get_attribute("data-media-id") == site.podcast_id
+    assert group.locator(".meta").inner_text().startswith("audio")
+    assert page.locator(".moment mark").count() >= 1  # matched words highlighted
+    start = float(first.get_attribute("data-start"))
+    first.click()
+    _wait_player_near(page, start)
+    assert abs(_player_time(page) - start) < 1.0
+
+
+def test_shared_search_link_runs_the_search(site: Site, page: Any) -> None:
+    page.goto(f"{site.server.url}/?q=sourdough+starter&mode=keyword")
+    page.locator(".moment").first.wait_for(timeout=20_000)
+    assert page.input_value("#q") == "sourdough starter" and page.input_value("#mode") == "keyword"
+
+
+def test_watch_link_starts_at_t_and_follows_the_transcript(site: Site, page: Any) -> None:
+    page.goto(f"{site.server.url}/watch/{site.podcast_id}?t=60")
+    _wait_player_near(page, 60)
+    page.locator(".line").first.wait_for()
+    assert page.locator(".line").count() > 10
+    page.wait_for_selector(".line.current")
+    current_start = float(page.locator(".line.current").get_attribute("data-start"))
+    assert current_start <= 60.5
+    target = page.locator(".line").nth(5)
+    target_start = float(target.get_attribute("data-start"))
+    target.click()
+    _wait_player_near(page, target_start)
+    assert page.get_attribute("#dl-srt", "href").endswith("format=srt")
+    page.click("#copy-link")
+    assert f"/watch/{site.podcast_id}?t=" in page.url
+
+
+def test_hostile_transcript_and_title_show_as_text(site: Site, page: Any) -> None:
+    page.goto(f"{site.server.url}/watch/{site.jfk_id}?t=0")
+    page.locator(".line").first.wait_for()
+    assert XSS in page.locator(".line .text").first.inner_text()
+    assert XSS in page.inner_text("#title")
+    page.goto(f"{site.server.url}/?q=onerror&mode=keyword")
+    page.locator(".moment").first.wait_for(timeout=20_000)
+    assert "<img" in page.locator(".moment .snippet").first.inner_text()
+    assert "<b>JFK</b>" in page.locator(".group h2").first.inner_text()
+    assert page.locator("main img").count() == 0 and page.locator("main b").count() == 0
+    assert page.evaluate("window.__xss") is None
+
+
+def test_upload_shows_progress_then_the_file_is_searchable(
+    site: Site, page: Any, tmp_path: Path, tone_wav: Path
+) -> None:
+    from tests.conftest import ffmpeg
+
+    clip = tmp_path / "announcement.wav"
+    # A fresh file (new bytes, new media id): the JFK speech with a tone in front.
+    ffmpeg(
+        "-i",
+        str(tone_wav),
+        "-i",
+        str(_jfk_path(site)),
+        "-filter_complex",
+        "[0:a][1:a]concat=n=2:v=0:a=1",
+        "-ar",
+        "16000",
+        str(clip),
+    )
+    page.goto(f"{site.server.url}/library")
+    page.set_input_files("#file", str(clip))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_function("() => document.getElementById('upload-status').textContent.includes('%')", timeout=30_000)
+    page.wait_for_function(
+        "() => document.getElementById('upload-status').textContent.startsWith('Done')", timeout=120_000
+    )
+    assert page.locator("#media tr", has_text="announcement").count() == 1
+    page.goto(f"{site.server.url}/?q=ask+not+what+your+country+can+do")
+    page.locator(".group", has_text="announcement").first.wait_for(timeout=20_000)
+
+
+def test_empty_library_and_errors_are_explained(tmp_path: Path, offline_models: OfflineModels, page: Any) -> None:
+    server = Server(tmp_path, offline_models)
+    server.start()
+    try:
+        page.goto(f"{server.url}/library")
+        page.wait_for_selector("#media .empty")
+        assert "library is empty" in page.inner_text("#media")
+        page.goto(f"{server.url}/watch/doesnotexist")
+        page.wait_for_selector("#status.error")
+        assert "no media" in page.inner_text("#status")
+        page.goto(f"{server.url}/?q=anything")
+        page.wait_for_selector("#results .empty")
+    finally:
+        server.stop()
+
+
+def _jfk_path(site: Site) -> Path:
+    with sqlite3.connect(Path(site.server.env["MOMENTS_DATA_DIR"]) / "catalog.sqlite3") as db:
+        return Path(db.execute("SELECT path FROM media WHERE id = ?", (site.jfk_id,)).fetchone()[0])
