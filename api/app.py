@@ -25,6 +25,20 @@ __all__ = ["create_app"]
 log = logging.getLogger("moments.api")
 
 
+def runner_options(settings: Settings, poll_s: float = 0.5) -> JobRunnerOptions:
+    return JobRunnerOptions(
+        media_dir=settings.media_dir,
+        downloads_dir=settings.uploads_dir,
+        fetch=FetchPolicy(
+            max_bytes=settings.url_max_bytes,
+            timeout_s=settings.url_timeout_s,
+            allow_networks=tuple(settings.url_allow_networks),
+        ),
+        poll_s=poll_s,
+        lease_s=settings.job_lease_s,
+    )
+
+
 def server_file(settings: Settings) -> str:
     return str(settings.data_dir / "server.json")
 
@@ -40,19 +54,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True, pu
         services.index.count()  # opens the embedded store now: a locked folder fails the start, clearly
         if load_models:
             services.load_models()
-        runner = JobRunner(
-            services.catalog,
-            services.ingestor(),
-            JobRunnerOptions(
-                media_dir=settings.media_dir,
-                downloads_dir=settings.uploads_dir,
-                fetch=FetchPolicy(
-                    max_bytes=settings.url_max_bytes,
-                    timeout_s=settings.url_timeout_s,
-                    allow_networks=tuple(settings.url_allow_networks),
-                ),
-            ),
-        )
+        runner = JobRunner(services.catalog, services.ingestor(), runner_options(settings))
         runner.start()
         app.state.settings, app.state.services, app.state.runner = settings, services, runner
         marker = server_file(settings)

@@ -320,14 +320,65 @@ def media_rm(media_ids: Annotated[list[str], typer.Argument()]) -> None:
 
 
 @app.command()
-def reindex() -> None:
-    """Rebuild the search index from the catalog (no re-transcription)."""
+def reindex(
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Build the index on this Qdrant server instead (moving up from embedded)."),
+    ] = None,
+    collection: Annotated[
+        str | None, typer.Option(help="Collection name on the target (default: MOMENTS_COLLECTION).")
+    ] = None,
+) -> None:
+    """Rebuild the search index from the catalog, re-embedding with the configured model (no re-transcription)."""
+    from ingest.pipeline import Ingestor
+    from retrieval.index import IndexConfig, QdrantPassageIndex
+
     svc = services()
-    ingestor = guarded(svc.ingestor)
-    with Progress(TextColumn("reindex"), BarColumn(), TaskProgressColumn(), console=err) as progress:
-        task = progress.add_task("reindex", total=max(1, svc.catalog.count_media()))
-        total = guarded(lambda: ingestor.reindex(on_progress=lambda n, _t: progress.update(task, completed=n)))
-    out.print(f"reindexed {total} passages")
+    settings = svc.settings
+    try:
+        if to:
+            target = QdrantPassageIndex(
+                IndexConfig(url=to, api_key=settings.qdrant_api_key, collection=collection or settings.collection)
+            )
+            ingestor = Ingestor(svc.catalog, svc.transcriber, svc.embedder, target, svc.ingestor().options)
+        else:
+            ingestor = svc.ingestor()
+            target = svc.index
+        with Progress(TextColumn("reindex"), BarColumn(), TaskProgressColumn(), console=err) as progress:
+            task = progress.add_task("reindex", total=max(1, svc.catalog.count_media()))
+            total = ingestor.reindex(on_progress=lambda n, _t: progress.update(task, completed=n))
+    except (IngestError, RetrievalError) as exc:
+        fail(str(exc))
+    out.print(f"reindexed {total} passages of {svc.catalog.count_media()} media")
+    if to:
+        out.print(
+            f"To search it: MOMENTS_QDRANT_URL={to}" + (f" MOMENTS_COLLECTION={collection}" if collection else "")
+        )
+        target.close()
+    svc.close()
+
+
+@app.command()
+def worker(
+    poll_s: Annotated[float, typer.Option("--poll", help="Seconds between looks at an empty queue.")] = 1.0,
+) -> None:
+    """Run ingest jobs from the shared queue (several workers can run beside a Qdrant server)."""
+    from api.app import runner_options
+    from ingest.jobs import JobRunner
+
+    svc = services()
+    try:
+        runner = JobRunner(svc.catalog, svc.ingestor(), runner_options(svc.settings, poll_s=poll_s))
+        svc.index.count()
+    except (IngestError, RetrievalError) as exc:
+        fail(str(exc))
+    err.print(f"worker {runner.worker_id}: waiting for jobs (Ctrl-C stops)")
+    runner.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        runner.stop()
     svc.close()
 
 

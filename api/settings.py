@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     )
     url_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest download for URL ingest, bytes.")
     url_timeout_s: float = Field(default=600.0, gt=0, description="Longest download for URL ingest, seconds.")
+    job_lease_s: float = Field(
+        default=60.0, ge=1, description="A running job's lease; a worker that stops renewing it loses the job."
+    )
 
     @field_validator("language", "qdrant_url", "qdrant_api_key", "api_key", mode="before")
     @classmethod

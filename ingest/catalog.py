@@ -59,11 +59,19 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at REAL NOT NULL,
     input_path TEXT,
     title      TEXT,
-    owned_file INTEGER NOT NULL DEFAULT 0
+    owned_file INTEGER NOT NULL DEFAULT 0,
+    worker     TEXT,
+    lease_until REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
 """
-_ADDED_JOB_COLUMNS = {"input_path": "TEXT", "title": "TEXT", "owned_file": "INTEGER NOT NULL DEFAULT 0"}
+_ADDED_JOB_COLUMNS = {
+    "input_path": "TEXT",
+    "title": "TEXT",
+    "owned_file": "INTEGER NOT NULL DEFAULT 0",
+    "worker": "TEXT",
+    "lease_until": "REAL",
+}
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,8 @@ class JobRecord:
     input_path: str | None = None  # the local file to ingest (an upload, a download, a library file)
     title: str | None = None
     owned_file: bool = False  # the file is ours (upload, download): move it into the data dir or delete it
+    worker: str | None = None  # the worker holding the lease while it runs
+    lease_until: float | None = None
 
 
 _MEDIA_COLUMNS = (
@@ -108,13 +118,13 @@ _MEDIA_COLUMNS = (
 )
 _JOB_COLUMNS = (
     "id, media_id, source, status, stage, progress, eta_s, error, attempts, created_at, updated_at, input_path, "
-    "title, owned_file"
+    "title, owned_file, worker, lease_until"
 )
 
 
 def _job(row: tuple[Any, ...]) -> JobRecord:
     values = list(row)
-    values[-1] = bool(values[-1])  # owned_file is stored as 0/1
+    values[13] = bool(values[13])  # owned_file is stored as 0/1
     return JobRecord(*values)
 
 
@@ -235,7 +245,7 @@ class Catalog:
         )
         with self._connect() as db:
             db.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 16)})",
                 (
                     job.id,
                     job.media_id,
@@ -251,30 +261,51 @@ class Catalog:
                     job.input_path,
                     job.title,
                     int(job.owned_file),
+                    job.worker,
+                    job.lease_until,
                 ),
             )
         return job
 
-    def claim_next_job(self) -> JobRecord | None:
-        """Mark the oldest queued job running and return it (atomic: one claimant wins)."""
+    def claim_next_job(self, worker: str = "local", lease_s: float = 60.0) -> JobRecord | None:
+        """Take the oldest queued job, or a running one whose lease ran out (its worker died), and lease
+        it to ``worker``. Atomic: of several workers asking at once, one wins each job."""
+        now = time.time()
         with self._connect() as db:
             row = db.execute(
-                "UPDATE jobs SET status = 'running', stage = 'starting', attempts = attempts + 1, updated_at = ? "
-                "WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1) "
+                "UPDATE jobs SET status = 'running', stage = 'starting', attempts = attempts + 1, worker = ?, "
+                "lease_until = ?, updated_at = ? "
+                "WHERE id = (SELECT id FROM jobs WHERE status = 'queued' "
+                "            OR (status = 'running' AND COALESCE(lease_until, 0) < ?) "
+                "            ORDER BY created_at, id LIMIT 1) "
                 f"RETURNING {_JOB_COLUMNS}",
-                (time.time(),),
+                (worker, now + lease_s, now, now),
             ).fetchone()
         return _job(row) if row else None
 
-    def requeue_running_jobs(self) -> int:
-        """Jobs left 'running' by a process that died go back to the queue. Returns how many."""
+    def renew_lease(self, job_id: str, worker: str, lease_s: float) -> bool:
+        """Extend ``worker``'s lease on a running job; False if the job is no longer its to run."""
         with self._connect() as db:
             cur = db.execute(
-                "UPDATE jobs SET status = 'queued', stage = 'queued', eta_s = NULL, updated_at = ? "
-                "WHERE status = 'running'",
-                (time.time(),),
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND status = 'running'",
+                (time.time() + lease_s, job_id, worker),
+            )
+        return cur.rowcount == 1
+
+    def expire_leases(self, workers: list[str]) -> int:
+        """End the leases of workers known to be dead, so their jobs are taken over at once."""
+        if not workers:
+            return 0
+        marks = ", ".join("?" * len(workers))
+        with self._connect() as db:
+            cur = db.execute(
+                f"UPDATE jobs SET lease_until = 0 WHERE status = 'running' AND worker IN ({marks})", workers
             )
         return cur.rowcount
+
+    def running_workers(self) -> list[str]:
+        with self._connect() as db:
+            return [r[0] for r in db.execute("SELECT DISTINCT worker FROM jobs WHERE status = 'running'") if r[0]]
 
     def update_job(self, job_id: str, **fields: object) -> None:
         allowed = {"media_id", "status", "stage", "progress", "eta_s", "error", "attempts", "input_path"}

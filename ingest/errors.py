@@ -9,7 +9,8 @@
     │   ├── EmptyMediaError        no audio stream, or no samples
     │   └── MediaTooLongError      longer than the configured duration cap
     ├── ModelError                 a model cannot be found or loaded
-    └── CatalogError               the catalog refuses an operation (unknown media id ...)
+    ├── CatalogError               the catalog refuses an operation (unknown media id ...)
+    └── WorkAbandonedError         another worker took the job over: stop, and touch nothing
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "ModelError",
     "UnknownMediaError",
     "UnsupportedMediaError",
+    "WorkAbandonedError",
 ]
 
 
@@ -61,3 +63,7 @@ class CatalogError(IngestError):
 
 class UnknownMediaError(CatalogError):
     """No media with that id."""
+
+
+class WorkAbandonedError(IngestError):
+    """This worker lost the job's lease; the new owner cleans up, so this one must not."""

@@ -1,23 +1,28 @@
 """The ingest job queue's worker: runs queued jobs from the catalog through the stages, one at a time.
 
 Progress (0..1 over fetch, hash, probe, decode, transcribe, index) and an ETA are written to the job row,
-so any process can show them. A job left running by a process that died is queued again at start; the
-re-run removes whatever points the dead run had written first, and point ids are deterministic, so the
-result has exactly the points of a clean run.
+so any process can show them. Several workers (threads of servers, or ``moments worker`` processes) can
+share one catalog: a job is leased to one worker, which renews the lease while it works; a job whose
+lease runs out (its worker died) is taken over by another. A worker that starts on the same machine as
+a dead one ends that one's leases at once. The new owner removes whatever points the dead run wrote, and
+point ids are deterministic, so the result has exactly the points of a clean run.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ingest.catalog import Catalog, JobRecord
-from ingest.errors import IngestError
+from ingest.errors import IngestError, WorkAbandonedError
 from ingest.fetch import FetchPolicy, fetch_url
 from ingest.pipeline import Ingestor, Stage, overall_progress
 from retrieval.errors import RetrievalError
@@ -39,13 +44,14 @@ class JobRunnerOptions:
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     poll_s: float = 0.5
     write_every_s: float = 0.5
+    lease_s: float = 60.0
 
 
 class _Reporter:
     """Throttled progress writes and cancel checks for one running job."""
 
-    def __init__(self, catalog: Catalog, job: JobRecord, every_s: float, base: float = 0.0) -> None:
-        self.catalog, self.job, self.every_s, self.base = catalog, job, every_s, base
+    def __init__(self, catalog: Catalog, job: JobRecord, every_s: float, base: float = 0.0, worker: str = "") -> None:
+        self.catalog, self.job, self.every_s, self.base, self.worker = catalog, job, every_s, base, worker
         self.started = time.monotonic()
         self.last_write = 0.0
         self.last_stage = ""
@@ -58,6 +64,8 @@ class _Reporter:
         current = self.catalog.get_job(self.job.id)
         if current is None or current.status == "canceled":
             raise JobCanceledError("canceled")
+        if self.worker and current.worker != self.worker:
+            raise WorkAbandonedError(f"job {self.job.id} was taken over by {current.worker}")
         progress = self.base + (1 - self.base) * fraction
         elapsed = now - self.started
         eta = round(elapsed * (1 - progress) / progress, 1) if progress > 0.05 else None
@@ -74,13 +82,25 @@ class JobRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._current: str | None = None
+        self._heartbeat: threading.Thread | None = None
 
     def start(self) -> None:
-        requeued = self.catalog.requeue_running_jobs()
-        if requeued:
-            log.info("requeued %d job(s) left running by a previous process", requeued)
+        dead = [w for w in self.catalog.running_workers() if _dead_local_worker(w)]
+        if self.catalog.expire_leases(dead):
+            log.info("took over the jobs of dead workers %s", ", ".join(dead))
         self._thread = threading.Thread(target=self._loop, name="moments-jobs", daemon=True)
         self._thread.start()
+        self._heartbeat = threading.Thread(target=self._renew_leases, name="moments-lease", daemon=True)
+        self._heartbeat.start()
+
+    def _renew_leases(self) -> None:
+        """Keep the current job's lease alive even while one long model call blocks progress reports."""
+        while not self._stop.wait(self.options.lease_s / 4):
+            job_id = self._current
+            if job_id is not None:
+                self.catalog.renew_lease(job_id, self.worker_id, self.options.lease_s)
 
     def wake(self) -> None:
         self._wake.set()
@@ -104,11 +124,14 @@ class JobRunner:
 
     def run_once(self) -> bool:
         """Claim and run one queued job. Returns False when the queue is empty."""
-        job = self.catalog.claim_next_job()
+        job = self.catalog.claim_next_job(self.worker_id, self.options.lease_s)
         if job is None:
             return False
+        self._current = job.id
         try:
             self._run(job)
+        except WorkAbandonedError:
+            log.warning("job %s was taken over by another worker; leaving it", job.id)
         except JobCanceledError:
             self._discard_owned(job)
             self.catalog.update_job(job.id, status="canceled", stage="canceled", eta_s=None)
@@ -146,7 +169,7 @@ class JobRunner:
             filename = Path(urlsplit(job.source).path).name or None
         if input_path is None:
             raise IngestError("the job has no input file")
-        report = _Reporter(self.catalog, job, self.options.write_every_s, base)
+        report = _Reporter(self.catalog, job, self.options.write_every_s, base, self.worker_id)
 
         def on_progress(stage: Stage, fraction: float) -> None:
             report(stage, overall_progress(stage, fraction))
@@ -176,10 +199,25 @@ class JobRunner:
         self.options.downloads_dir.mkdir(parents=True, exist_ok=True)
         dest = self.options.downloads_dir / f"{job.id}{suffix}"
         self.catalog.update_job(job.id, stage="fetch", input_path=str(dest))
-        report = _Reporter(self.catalog, job, self.options.write_every_s)
+        report = _Reporter(self.catalog, job, self.options.write_every_s, worker=self.worker_id)
 
         def on_bytes(received: int, total: int | None) -> None:
             report("fetch", FETCH_SHARE * (received / total if total else 0.0))
 
         fetch_url(url, dest, self.options.fetch, on_progress=on_bytes)
         return dest
+
+
+def _dead_local_worker(worker: str) -> bool:
+    """A worker id of this machine whose process is gone."""
+    host, _, rest = worker.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

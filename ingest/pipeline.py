@@ -17,11 +17,12 @@ from typing import Literal, Protocol
 import numpy as np
 
 from ingest.catalog import Catalog, MediaRecord
-from ingest.errors import UnsupportedMediaError
+from ingest.errors import UnsupportedMediaError, WorkAbandonedError
 from ingest.media import decode_audio, probe_media
 from ingest.passages import PassageDraft, cut_passages
 from ingest.types import Segment, Transcript
 from retrieval.embedder import Embedder
+from retrieval.errors import IndexMismatchError
 from retrieval.index import PassageIndex
 from retrieval.sparse import document_vector
 from retrieval.types import Passage
@@ -154,6 +155,7 @@ class PassageWriter:
             self._segment_vectors.extend(new)
         passages = to_passages(fresh, self.record, np.stack(self._segment_vectors))
         self.ingestor.index.ensure_collection(embedder.dimension)
+        self.ingestor.check_models()
         batch = 64
         for i in range(0, len(passages), batch):
             chunk = passages[i : i + batch]
@@ -181,6 +183,7 @@ class Ingestor:
         self.embedder = embedder
         self.index = index
         self.options = options
+        self._models_checked = False
 
     def ingest_file(
         self,
@@ -249,8 +252,9 @@ class Ingestor:
                 on_progress=lambda f: report("index", f),
             )
             self.catalog.add_media(writer.record, transcript.segments)
-        except BaseException:
-            self.index.delete_media(media_id)
+        except BaseException as exc:
+            if not isinstance(exc, WorkAbandonedError):
+                self.index.delete_media(media_id)
             raise
         report("done", 1.0)
         return IngestResult(
@@ -274,6 +278,18 @@ class Ingestor:
             raise
         return writer.indexed
 
+    def check_models(self) -> None:
+        """Refuse to add passages to an index built with another embedding model (checked once)."""
+        if self._models_checked:
+            return
+        others = self.index.count_other_models(self.embedder.model_id)
+        if others:
+            raise IndexMismatchError(
+                f"the index holds {others} passages embedded with another model than {self.embedder.model_id!r}; "
+                "run `moments reindex` first"
+            )
+        self._models_checked = True
+
     def remove(self, media_id: str) -> None:
         """Delete a media item's points and its catalog rows (raises UnknownMediaError if unknown)."""
         self.catalog.get_media(media_id)
@@ -282,6 +298,8 @@ class Ingestor:
 
     def reindex(self, *, on_progress: Callable[[int, int], None] | None = None) -> int:
         """Rebuild every media item's points from the catalog (no re-transcription). Returns passages."""
+        self.index.drop()  # every point is rebuilt, with the configured embedding model
+        self._models_checked = True
         total = 0
         media = self.catalog.list_media()
         for n, record in enumerate(media):

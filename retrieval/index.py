@@ -8,6 +8,7 @@ re-run or a resumed job overwrites instead of duplicating.
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class IndexConfig:
     replication_factor: int = 1
     on_disk: bool = False
     timeout_s: float = 10.0
+    connect_retries: int = 4  # first contact with a server: tries before giving up (backoff 0.5 s, doubling)
 
 
 class PassageIndex(Protocol):
@@ -55,6 +57,8 @@ class PassageIndex(Protocol):
     def delete_media(self, media_id: str) -> None: ...
 
     def drop(self) -> None: ...
+
+    def count_other_models(self, embed_model: str) -> int: ...
 
     def count(self, media_id: str | None = None) -> int: ...
 
@@ -134,6 +138,7 @@ class QdrantPassageIndex:
 
         self.config = config
         self._server = config.url is not None
+        self._connected = False
         try:
             if config.url:
                 self._client = QdrantClient(url=config.url, api_key=config.api_key, timeout=int(config.timeout_s))
@@ -151,15 +156,26 @@ class QdrantPassageIndex:
             raise
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            name = type(exc).__name__
-            if name in {"ResponseHandlingException", "ConnectError", "ConnectTimeout", "RpcError"} or isinstance(
-                exc, ConnectionError
-            ):
-                raise IndexUnavailableError(f"Qdrant at {self.config.url} is unreachable: {exc}") from exc
-            raise
+        attempts = 1 if self._connected or not self._server else max(1, self.config.connect_retries)
+        delay = 0.5
+        for attempt in range(attempts):
+            try:
+                result = fn(*args, **kwargs)
+                self._connected = True
+                return result
+            except Exception as exc:
+                name = type(exc).__name__
+                unreachable = name in {"ResponseHandlingException", "ConnectError", "ConnectTimeout", "RpcError"}
+                if not (unreachable or isinstance(exc, ConnectionError)):
+                    raise
+                if attempt + 1 >= attempts:
+                    raise IndexUnavailableError(
+                        f"Qdrant at {self.config.url} is unreachable ({exc}); is the server running? "
+                        "(MOMENTS_QDRANT_URL)"
+                    ) from exc
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
 
     def ensure_collection(self, dimension: int) -> None:
         from qdrant_client import models
@@ -189,7 +205,7 @@ class QdrantPassageIndex:
             on_disk_payload=self.config.on_disk or None,
         )
         if self._server:
-            for field, schema in _FILTER_FIELDS.items():
+            for field, schema in {**_FILTER_FIELDS, "embed_model": "keyword"}.items():
                 self._call(self._client.create_payload_index, name, field, field_schema=schema)
             self._call(self._client.create_payload_index, name, "created_at", field_schema="float")
 
@@ -231,6 +247,17 @@ class QdrantPassageIndex:
         if not self._exists():
             return 0
         flt = self._filter(SearchFilters(media_id=media_id)) if media_id else None
+        return int(self._call(self._client.count, self.config.collection, count_filter=flt, exact=True).count)
+
+    def count_other_models(self, embed_model: str) -> int:
+        """Points embedded with any model but ``embed_model`` (mixing models would corrupt search)."""
+        from qdrant_client import models
+
+        if not self._exists():
+            return 0
+        flt = models.Filter(
+            must_not=[models.FieldCondition(key="embed_model", match=models.MatchValue(value=embed_model))]
+        )
         return int(self._call(self._client.count, self.config.collection, count_filter=flt, exact=True).count)
 
     def point_ids(self, media_id: str | None = None) -> set[str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from retrieval.embedder import Embedder
-from retrieval.errors import QueryError
+from retrieval.errors import IndexMismatchError, QueryError
 from retrieval.index import PassageIndex
 from retrieval.query import contains_phrases, parse_query
 from retrieval.ranking import Cluster, build_moment, cluster_segments, lexical_score, merge_hits, select_clusters
@@ -47,6 +47,19 @@ class Searcher:
         self.embedder = embedder
         self.index = index
         self.options = options
+        self._models_checked = False
+
+    def check_models(self) -> None:
+        """Refuse to search an index that holds passages embedded with another model (checked once)."""
+        if self._models_checked:
+            return
+        others = self.index.count_other_models(self.embedder.model_id)
+        if others:
+            raise IndexMismatchError(
+                f"the index holds {others} passages embedded with another model than {self.embedder.model_id!r}; "
+                "run `moments reindex` to re-embed the library with the configured model"
+            )
+        self._models_checked = True
 
     def search(
         self,
@@ -65,6 +78,7 @@ class Searcher:
             raise QueryError(f"the query is longer than {self.options.max_query_chars} characters")
         if not 1 <= limit <= 100:
             raise QueryError("limit must be between 1 and 100")
+        self.check_models()
         query = parse_query(q)
         dense = self.embedder.embed_query(query.text) if mode != "keyword" else None
         sparse = query_vector(query.text)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.qdrant_server import QdrantProcess, ensure_qdrant_binary
 from bench.speech import SpokenMedia, build_samples
 from bench.speech_clips import Clip, SonnetClip, ensure_clips
 from ingest.models import OfflineModels, prepare_offline
@@ -29,6 +30,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def offline_models() -> OfflineModels:
     return prepare_offline(CACHE / "models")
+
+
+@pytest.fixture(scope="session")
+def qdrant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QdrantProcess]:
+    """A real Qdrant server for the session (the official binary, sha256-checked), stopped afterwards."""
+    server = QdrantProcess(ensure_qdrant_binary(CACHE), tmp_path_factory.mktemp("qdrant")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

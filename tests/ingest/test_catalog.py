@@ -70,16 +70,31 @@ def test_jobs(tmp_path: Path) -> None:
         cat.update_job(job.id, id="other")
 
 
-def test_job_queue_claims_in_order_once_and_requeues_after_a_crash(tmp_path: Path) -> None:
+def test_job_queue_leases_each_job_to_one_worker_and_takes_over_expired_leases(tmp_path: Path) -> None:
     cat = Catalog(tmp_path / "c.sqlite3")
     first = cat.create_job("upload:a.mp4", input_path="/tmp/a.mp4", title="A", owned_file=True)
     second = cat.create_job("https://example.org/b.mp3")
-    claimed = cat.claim_next_job()
+    claimed = cat.claim_next_job("w1", lease_s=60)
     assert claimed is not None and claimed.id == first.id and claimed.status == "running" and claimed.attempts == 1
-    assert claimed.owned_file and claimed.input_path == "/tmp/a.mp4" and claimed.title == "A"
-    again = cat.claim_next_job()
+    assert claimed.owned_file and claimed.input_path == "/tmp/a.mp4" and claimed.title == "A" and claimed.worker == "w1"
+    again = cat.claim_next_job("w2", lease_s=60)
     assert again is not None and again.id == second.id
-    assert cat.claim_next_job() is None
-    assert cat.requeue_running_jobs() == 2  # the process died with both running
-    reclaimed = cat.claim_next_job()
-    assert reclaimed is not None and reclaimed.id == first.id and reclaimed.attempts == 2
+    assert cat.claim_next_job("w3", lease_s=60) is None  # both leased
+    assert cat.renew_lease(first.id, "w1", 60) and not cat.renew_lease(first.id, "w2", 60)
+    assert cat.expire_leases(["w1"]) == 1  # w1 died
+    taken = cat.claim_next_job("w3", lease_s=60)
+    assert taken is not None and taken.id == first.id and taken.worker == "w3" and taken.attempts == 2
+    assert not cat.renew_lease(first.id, "w1", 60)  # the old owner has lost it
+
+
+def test_old_catalogs_gain_the_new_job_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, media_id TEXT, source TEXT NOT NULL, status TEXT NOT NULL, "
+            "stage TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, eta_s REAL, error TEXT, "
+            "attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+        )
+    cat = Catalog(path)
+    job = cat.create_job("upload:x.wav", input_path="/x.wav")
+    assert cat.get_job(job.id) == job

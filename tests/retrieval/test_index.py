@@ -1,12 +1,16 @@
-"""The Qdrant passage index in embedded mode, with the real MiniLM embedder."""
+"""The Qdrant passage index with the real MiniLM embedder, run twice: on the embedded store and on a real
+Qdrant server (congruence: the same queries give the same moments in the same order)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench.qdrant_server import QdrantProcess
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import IndexMismatchError, QueryError
 from retrieval.index import IndexConfig, QdrantPassageIndex
@@ -62,14 +66,85 @@ def _passage(media_id: str, kind: str, sentences: list[str], start: float = 100.
     )
 
 
-@pytest.fixture
-def index(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> QdrantPassageIndex:
-    idx = QdrantPassageIndex(IndexConfig(path=tmp_path / "qdrant"))
+def _fill(idx: QdrantPassageIndex, embedder: SentenceTransformerEmbedder) -> QdrantPassageIndex:
     idx.ensure_collection(embedder.dimension)
     for media_id, sentences in TEXTS.items():
         p = _passage(media_id, "audio" if media_id == "bread" else "video", sentences)
         idx.upsert([p], embedder.embed_documents([p.text]), [document_vector(p.text)], embedder.model_id)
     return idx
+
+
+def _config(backend: str, tmp_path: Path, server: QdrantProcess) -> IndexConfig:
+    if backend == "embedded":
+        return IndexConfig(path=tmp_path / "qdrant")
+    return IndexConfig(url=server.url, collection=f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["embedded", "server"])
+def index(
+    request: pytest.FixtureRequest, tmp_path: Path, embedder: SentenceTransformerEmbedder, qdrant_server: QdrantProcess
+) -> Iterator[QdrantPassageIndex]:
+    idx = _fill(QdrantPassageIndex(_config(request.param, tmp_path, qdrant_server)), embedder)
+    yield idx
+    idx.drop()
+    idx.close()
+
+
+QUERIES = [
+    ("why did the bridge collapse", "semantic"),
+    ("how do bees communicate the location of food", "hybrid"),
+    ("honey kilograms", "keyword"),
+    ('"covered pot"', "hybrid"),
+    ("flour", "hybrid"),
+    ("steam", "keyword"),
+]
+
+
+def test_embedded_and_server_give_the_same_moments(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, qdrant_server: QdrantProcess
+) -> None:
+    embedded = _fill(QdrantPassageIndex(_config("embedded", tmp_path, qdrant_server)), embedder)
+    server = _fill(QdrantPassageIndex(_config("server", tmp_path, qdrant_server)), embedder)
+    try:
+        for q, mode in QUERIES:
+            a = Searcher(embedder, embedded).search(q, mode=mode).moments  # type: ignore[arg-type]
+            b = Searcher(embedder, server).search(q, mode=mode).moments  # type: ignore[arg-type]
+            assert [(m.media_id, m.start, m.text) for m in a] == [(m.media_id, m.start, m.text) for m in b], q
+            for x, y in zip(a, b, strict=True):
+                assert x.score == pytest.approx(y.score, abs=1e-3)
+        assert embedded.point_ids() == server.point_ids()
+    finally:
+        server.drop()
+        embedded.close()
+        server.close()
+
+
+def test_server_collection_uses_the_configured_layout(
+    qdrant_server: QdrantProcess, embedder: SentenceTransformerEmbedder
+) -> None:
+    from qdrant_client import QdrantClient
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    idx = QdrantPassageIndex(IndexConfig(url=qdrant_server.url, collection=name, shard_number=2, on_disk=True))
+    idx.ensure_collection(embedder.dimension)
+    info = QdrantClient(url=qdrant_server.url).get_collection(name)
+    assert info.config.params.shard_number == 2
+    assert info.config.params.on_disk_payload is True
+    assert {"media_id", "kind", "language", "collection", "created_at", "embed_model"} <= set(info.payload_schema)
+    idx.drop()
+    idx.close()
+
+
+def test_unreachable_server_is_a_clear_error_after_bounded_retries() -> None:
+    import time
+
+    from retrieval.errors import IndexUnavailableError
+
+    started = time.monotonic()
+    idx = QdrantPassageIndex(IndexConfig(url="http://127.0.0.1:9", timeout_s=1.0, connect_retries=2))
+    with pytest.raises(IndexUnavailableError, match=r"127\.0\.0\.1:9"):
+        idx.count()
+    assert time.monotonic() - started < 15
 
 
 def test_each_mode_finds_the_right_media_and_sentence(
