@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.qdrant_server import QdrantProcess
 from bench.speech import SpokenMedia
 from ingest.models import OfflineModels
 from retrieval.index import IndexConfig, QdrantPassageIndex
@@ -213,3 +214,16 @@ def test_media_rm_removes_points_and_rows(
     assert lib.points() == 0
     again = lib.run("media", "rm", str(media["id"]), check=False)
     assert again.returncode == 1 and "no media with id" in again.stderr
+
+
+def test_reindex_to_a_server_moves_the_library(library: Library, qdrant_server: QdrantProcess) -> None:
+    proc = library.run("reindex", "--to", qdrant_server.url, "--collection", "moved")
+    assert "reindexed" in proc.stdout and "MOMENTS_QDRANT_URL" in proc.stdout
+    for query in ("how are homes in Iceland heated", "what happens to the bees during winter"):
+        here = library.search(query)["results"]
+        there = json.loads(
+            library.run(
+                "search", query, "--json", MOMENTS_QDRANT_URL=qdrant_server.url, MOMENTS_COLLECTION="moved"
+            ).stdout
+        )["results"]
+        assert [(r["media_id"], r["start"]) for r in there] == [(r["media_id"], r["start"]) for r in here]  # type: ignore[index]

@@ -215,3 +215,28 @@ def test_a_different_vector_size_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IndexMismatchError, match="reindex"):
         idx.ensure_collection(768)
     assert np.isfinite(idx.count())
+
+
+class _Renamed:
+    """The same weights under another model name, as after changing MOMENTS_EMBEDDING_MODEL."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        self.inner = inner
+        self.model_id = "another-model"
+        self.dimension = inner.dimension
+
+    def load(self) -> None:
+        self.inner.load()
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.inner.embed_query(text)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed_documents(texts)
+
+
+def test_search_refuses_to_mix_embedding_models(
+    index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder
+) -> None:
+    with pytest.raises(IndexMismatchError, match="reindex"):
+        Searcher(_Renamed(embedder), index).search("bees")  # type: ignore[arg-type]
