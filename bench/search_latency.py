@@ -1,11 +1,13 @@
-"""Search latency at 10k passages on the embedded store: the Python search call and /api/search over HTTP.
+"""Search latency on the embedded store and on a Qdrant server: the Python search call and /api/search over
+HTTP, with upsert throughput and the server's memory.
 
 The library is synthetic but real text: sentences from the docstrings of Python's standard library are
 grouped into passages of 4-6 "segments" with times. Sentence vectors come from the real MiniLM model; a
 passage's dense vector is the normalised mean of its sentences' vectors (embedding 10k passages as well
 would add minutes and change nothing about search latency). Prints p50/p99 per mode.
 
-    python -m bench.search_latency [--passages 10000] [--queries 200]
+    python -m bench.search_latency                          # embedded 10k; server 10k and 100k
+    python -m bench.search_latency --embedded 10000 --server 10000 100000 1000000 --queries 100
 """
 
 from __future__ import annotations
@@ -51,26 +53,30 @@ def _percentiles(samples: list[float]) -> str:
     return f"p50 {statistics.median(samples):7.1f} ms   p99 {q[98]:7.1f} ms"
 
 
-def build_library(data_dir: Path, n_passages: int, seed: int = 7) -> list[str]:
-    from ingest.catalog import Catalog
+def _pool(n: int) -> tuple[list[str], np.ndarray]:
     from retrieval.embedder import SentenceTransformerEmbedder
+
+    pool = _sentences(n)
+    started = time.perf_counter()
+    vectors = SentenceTransformerEmbedder().embed_documents(pool)
+    print(f"embedded {len(pool)} sentences in {time.perf_counter() - started:.1f} s (MiniLM, the sentence pool)")
+    return pool, vectors
+
+
+def build_library(config: object, n_passages: int, pool: list[str], vectors: np.ndarray, seed: int = 7) -> float:
+    """Fill an index with ``n_passages``; returns upserted points per second."""
     from retrieval.index import IndexConfig, QdrantPassageIndex
     from retrieval.sparse import document_vector
     from retrieval.types import Passage
 
+    assert isinstance(config, IndexConfig)
     rng = random.Random(seed)
-    pool = _sentences(6000)
-    embedder = SentenceTransformerEmbedder()
-    started = time.perf_counter()
-    vectors = embedder.embed_documents(pool)
-    print(f"embedded {len(pool)} sentences in {time.perf_counter() - started:.1f} s")
-    Catalog(data_dir / "catalog.sqlite3")
-    index = QdrantPassageIndex(IndexConfig(path=data_dir / "qdrant"))
-    index.ensure_collection(embedder.dimension)
+    index = QdrantPassageIndex(config)
+    index.ensure_collection(vectors.shape[1])
     passages, dense, sparse = [], [], []
     started = time.perf_counter()
     for i in range(n_passages):
-        media = f"m{i // 100:04d}"
+        media = f"m{i // 100:05d}"
         k = rng.randint(4, 6)
         picks = [rng.randrange(len(pool)) for _ in range(k)]
         texts = [pool[j] for j in picks]
@@ -101,79 +107,121 @@ def build_library(data_dir: Path, n_passages: int, seed: int = 7) -> list[str]:
         mean = seg_vecs.mean(axis=0)
         dense.append(mean / np.linalg.norm(mean))
         sparse.append(document_vector(passages[-1].text))
-        if len(passages) == 256 or i == n_passages - 1:
-            index.upsert(passages, np.stack(dense), sparse, embedder.model_id)
+        if len(passages) == 512 or i == n_passages - 1:
+            index.upsert(passages, np.stack(dense), sparse, "sentence-transformers/all-MiniLM-L6-v2")
             passages, dense, sparse = [], [], []
-    took = time.perf_counter() - started
-    print(f"indexed {n_passages} passages in {took:.1f} s ({n_passages / took:.0f} points/s, embedded store)")
+    rate = n_passages / (time.perf_counter() - started)
     index.close()
-    return [" ".join(rng.choice(pool).split()[: rng.randint(3, 8)]) for _ in range(400)]
+    return rate
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--passages", type=int, default=10_000)
-    parser.add_argument("--queries", type=int, default=200)
-    args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _python_latency(config: object, queries: list[str], label: str) -> None:
     from retrieval.embedder import SentenceTransformerEmbedder
     from retrieval.index import IndexConfig, QdrantPassageIndex
     from retrieval.search import Searcher
 
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        queries = build_library(data_dir, args.passages)[: args.queries]
-        print(
-            f"# search latency, {args.passages} passages, embedded store, {args.queries} queries, "
-            f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
-        )
-        embedder = SentenceTransformerEmbedder()
-        embedder.load()
-        index = QdrantPassageIndex(IndexConfig(path=data_dir / "qdrant"))
-        searcher = Searcher(embedder, index)
-        for mode in ("hybrid", "semantic", "keyword"):
-            searcher.search(queries[0], mode=mode)  # warm-up
-            samples = []
-            for q in queries:
-                t = time.perf_counter()
-                searcher.search(q, mode=mode)  # type: ignore[arg-type]
-                samples.append((time.perf_counter() - t) * 1000)
-            print(f"python  {mode:8s} {_percentiles(samples)}")
-        index.close()
+    assert isinstance(config, IndexConfig)
+    embedder = SentenceTransformerEmbedder()
+    embedder.load()
+    index = QdrantPassageIndex(config)
+    searcher = Searcher(embedder, index)
+    for mode in ("hybrid", "semantic", "keyword"):
+        searcher.search(queries[0], mode=mode)  # type: ignore[arg-type]
+        samples = []
+        for q in queries:
+            t = time.perf_counter()
+            searcher.search(q, mode=mode)  # type: ignore[arg-type]
+            samples.append((time.perf_counter() - t) * 1000)
+        print(f"| {label} | python | {mode} | {_percentiles(samples)} |")
+    index.close()
 
-        import httpx
 
-        port = 8765
-        env = {**os.environ, "MOMENTS_DATA_DIR": str(data_dir), "MOMENTS_WHISPER_MODEL": "/nonexistent"}
-        log = (data_dir / "server.log").open("wb")
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "moments"), "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
-            with httpx.Client(base_url=url, timeout=30) as client:
-                for mode in ("hybrid", "semantic", "keyword"):
-                    client.get("/api/search", params={"q": queries[0], "mode": mode})
-                    samples = []
-                    for q in queries:
-                        t = time.perf_counter()
-                        r = client.get("/api/search", params={"q": q, "mode": mode})
-                        r.raise_for_status()
-                        samples.append((time.perf_counter() - t) * 1000)
-                    print(f"http    {mode:8s} {_percentiles(samples)}")
-        finally:
-            server.terminate()
-            server.wait(30)
+def _http_latency(data_dir: Path, queries: list[str], label: str, extra_env: dict[str, str]) -> None:
+    import httpx
+
+    from bench.qdrant_server import free_port
+
+    port = free_port()
+    env = {**os.environ, "MOMENTS_DATA_DIR": str(data_dir), "MOMENTS_WHISPER_MODEL": "/nonexistent", **extra_env}
+    log = (data_dir / "server.log").open("wb")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moments"), "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for mode in ("hybrid", "semantic", "keyword"):
+                client.get("/api/search", params={"q": queries[0], "mode": mode})
+                samples = []
+                for q in queries:
+                    t = time.perf_counter()
+                    client.get("/api/search", params={"q": q, "mode": mode}).raise_for_status()
+                    samples.append((time.perf_counter() - t) * 1000)
+                print(f"| {label} | http | {mode} | {_percentiles(samples)} |")
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--embedded", type=int, nargs="*", default=[10_000], help="passage counts, embedded store")
+    parser.add_argument("--server", type=int, nargs="*", default=[10_000, 100_000], help="passage counts, server")
+    parser.add_argument("--queries", type=int, default=100)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from bench.qdrant_server import QdrantProcess, ensure_qdrant_binary
+    from retrieval.index import IndexConfig
+
+    pool, vectors = _pool(6000)
+    rng = random.Random(11)
+    queries = [" ".join(rng.choice(pool).split()[: rng.randint(3, 8)]) for _ in range(args.queries)]
+    print(f"# search latency, {args.queries} queries per row, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
+    print("| library | path | mode | latency |")
+    print("| --- | --- | --- | --- |")
+    rows: list[str] = []
+    for n in args.embedded:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = IndexConfig(path=Path(tmp) / "qdrant")
+            rate = build_library(config, n, pool, vectors)
+            rows.append(f"embedded {n}: upsert {rate:.0f} points/s")
+            label = f"embedded {n // 1000}k"
+            _python_latency(config, queries, label)
+            _http_latency(Path(tmp), queries, label, {})
+    for n in args.server:
+        with tempfile.TemporaryDirectory() as tmp:
+            qdrant = QdrantProcess(ensure_qdrant_binary(REPO / ".cache"), Path(tmp) / "qdrant-server").start()
+            try:
+                config = IndexConfig(url=qdrant.url, collection="bench")
+                rate = build_library(config, n, pool, vectors)
+                assert qdrant.proc is not None
+                rows.append(f"server {n}: upsert {rate:.0f} points/s, Qdrant RSS {_rss_mb(qdrant.proc.pid):.0f} MB")
+                label = f"server {n // 1000}k"
+                _python_latency(config, queries, label)
+                _http_latency(
+                    Path(tmp), queries, label, {"MOMENTS_QDRANT_URL": qdrant.url, "MOMENTS_COLLECTION": "bench"}
+                )
+            finally:
+                qdrant.stop()
+    for row in rows:
+        print(row)
 
 
 if __name__ == "__main__":
