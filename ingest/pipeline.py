@@ -22,8 +22,7 @@ from ingest.media import decode_audio, probe_media
 from ingest.passages import PassageDraft, cut_passages
 from ingest.types import Segment, Transcript
 from retrieval.embedder import Embedder
-from retrieval.errors import IndexMismatchError
-from retrieval.index import PassageIndex
+from retrieval.index import PassageIndex, require_single_model
 from retrieval.sparse import document_vector
 from retrieval.types import Passage
 
@@ -280,15 +279,9 @@ class Ingestor:
 
     def check_models(self) -> None:
         """Refuse to add passages to an index built with another embedding model (checked once)."""
-        if self._models_checked:
-            return
-        others = self.index.count_other_models(self.embedder.model_id)
-        if others:
-            raise IndexMismatchError(
-                f"the index holds {others} passages embedded with another model than {self.embedder.model_id!r}; "
-                "run `moments reindex` first"
-            )
-        self._models_checked = True
+        if not self._models_checked:
+            require_single_model(self.index, self.embedder.model_id)
+            self._models_checked = True
 
     def remove(self, media_id: str) -> None:
         """Delete a media item's points and its catalog rows (raises UnknownMediaError if unknown)."""

@@ -21,7 +21,7 @@ from retrieval.errors import IndexLockedError, IndexMismatchError, IndexUnavaila
 from retrieval.sparse import SparseVector
 from retrieval.types import Hit, Passage, SearchFilters, SearchMode
 
-__all__ = ["IndexConfig", "PassageIndex", "QdrantPassageIndex", "point_id"]
+__all__ = ["IndexConfig", "PassageIndex", "QdrantPassageIndex", "point_id", "require_single_model"]
 
 PIPELINE_VERSION = "1"
 DENSE = "dense"
@@ -355,3 +355,14 @@ class QdrantPassageIndex:
 
     def close(self) -> None:
         self._client.close()
+
+
+def require_single_model(index: PassageIndex, embed_model: str) -> None:
+    """Refuse to use an index that holds passages embedded with another model: mixing vectors of two
+    models makes similarities meaningless. ``moments reindex`` re-embeds everything with one model."""
+    others = index.count_other_models(embed_model)
+    if others:
+        raise IndexMismatchError(
+            f"the index holds {others} passages embedded with another model than {embed_model!r}; "
+            "run `moments reindex` to re-embed the library with the configured model"
+        )

@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from retrieval.embedder import Embedder
-from retrieval.errors import IndexMismatchError, QueryError
-from retrieval.index import PassageIndex
+from retrieval.errors import QueryError
+from retrieval.index import PassageIndex, require_single_model
 from retrieval.query import contains_phrases, parse_query
 from retrieval.ranking import Cluster, build_moment, cluster_segments, lexical_score, merge_hits, select_clusters
 from retrieval.sparse import query_vector
@@ -51,15 +51,9 @@ class Searcher:
 
     def check_models(self) -> None:
         """Refuse to search an index that holds passages embedded with another model (checked once)."""
-        if self._models_checked:
-            return
-        others = self.index.count_other_models(self.embedder.model_id)
-        if others:
-            raise IndexMismatchError(
-                f"the index holds {others} passages embedded with another model than {self.embedder.model_id!r}; "
-                "run `moments reindex` to re-embed the library with the configured model"
-            )
-        self._models_checked = True
+        if not self._models_checked:
+            require_single_model(self.index, self.embedder.model_id)
+            self._models_checked = True
 
     def search(
         self,
