@@ -392,7 +392,13 @@ def serve(
 
     from api.app import create_app
 
-    settings = services().settings
+    svc = services()
+    settings = svc.settings
+    try:  # a locked embedded index is a one-line error here, not a traceback from the server's start-up
+        svc.index.count()
+    except (IngestError, RetrievalError) as exc:
+        fail(str(exc))
+    svc.close()
     host = host or settings.host
     port = port or settings.port
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host

@@ -33,6 +33,7 @@ class Services:
         self._index: QdrantPassageIndex | None = None
         self._embedder: SentenceTransformerEmbedder | None = None
         self._transcriber: WhisperTranscriber | None = None
+        self._searcher: Searcher | None = None
         self.model_status: dict[str, str] = {"embedding_model": "not loaded", "whisper_model": "not loaded"}
 
     @property
@@ -94,9 +95,12 @@ class Services:
         )
 
     def searcher(self) -> Searcher:
-        return Searcher(
-            self.embedder, self.index, SearchOptions(max_moments_per_media=self.settings.max_moments_per_media)
-        )
+        """One searcher per process: its once-only checks (the embedding-model scan) stay off the request path."""
+        if self._searcher is None:
+            self._searcher = Searcher(
+                self.embedder, self.index, SearchOptions(max_moments_per_media=self.settings.max_moments_per_media)
+            )
+        return self._searcher
 
     def load_models(self) -> None:
         """Load both models now; a failure is recorded for /api/ready rather than raised."""

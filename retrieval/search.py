@@ -84,7 +84,7 @@ class Searcher:
         all_segments = [cluster_segments(c) for c in clusters]
         semantic = self._segment_similarities(dense, clusters, all_segments)
         top_score = max((c.score for c in clusters), default=1.0) or 1.0
-        scored: list[tuple[float, Cluster, list[float]]] = []
+        scored: list[tuple[float, Cluster, list[tuple[float, float, str]], list[float]]] = []
         offset = 0
         for cluster, segments in zip(clusters, all_segments, strict=True):
             seg_scores = []
@@ -102,15 +102,15 @@ class Searcher:
                 if semantic is None
                 else (1 - self.options.segment_weight) * fused + (self.options.segment_weight * max(seg_scores))
             )
-            scored.append((score, cluster, seg_scores))
+            scored.append((score, cluster, segments, seg_scores))
         scored.sort(key=lambda t: -t[0])
-        ranked = [replace(c, score=sc) for sc, c, _ in scored]
+        ranked = [replace(c, score=sc) for sc, c, _, _ in scored]
         keep = {id(c) for c in select_clusters(ranked, limit=limit, max_per_media=self.options.max_moments_per_media)}
         moments: list[Moment] = []
-        for (_, _, seg_scores), cluster in zip(scored, ranked, strict=True):
+        for (_, _, segments, seg_scores), cluster in zip(scored, ranked, strict=True):
             if id(cluster) not in keep:
                 continue
-            moment = build_moment(cluster, cluster_segments(cluster), seg_scores, query)
+            moment = build_moment(cluster, segments, seg_scores, query)
             if not any(m.media_id == moment.media_id and abs(m.start - moment.start) < 1.0 for m in moments):
                 moments.append(moment)
         took_ms = round((time.perf_counter() - started) * 1000, 1)
