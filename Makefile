@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := ffmpeg festival festvox-us-slt-hts chromium
+APT_PACKAGES := ffmpeg festival festvox-us-slt-hts chromium dict-foldoc dict-jargon
 
 # The demo runs on the embedded defaults, with Whisper base from the PyPI packs (no model hub needed).
 export MOMENTS_DATA_DIR ?= $(CURDIR)/moments-data
@@ -16,7 +16,8 @@ export HF_HUB_OFFLINE ?= 1
 
 system-deps:
 	@if ! command -v ffmpeg >/dev/null || ! command -v text2wave >/dev/null || ! command -v chromium >/dev/null \
-	    || [ ! -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ]; then \
+	    || [ ! -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] || [ ! -f /usr/share/dictd/jargon.index ] \
+	    || [ ! -f /usr/share/dictd/foldoc.index ]; then \
 	  $(SUDO) apt-get install -y -q $(APT_PACKAGES) >/dev/null 2>&1 \
 	  || ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(APT_PACKAGES) >/dev/null); \
 	fi
@@ -57,9 +58,15 @@ test: setup lint
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
+# The harnesses print their tables; the report gathers them into bench/reports/<date>.md with plots.
+BENCH_OUT := .cache/bench
 bench: setup
-	$(BIN)/python -m bench.asr_speed
-	$(BIN)/python -m bench.search_latency
+	mkdir -p $(BENCH_OUT)
+	$(BIN)/python -m bench.quality --json $(BENCH_OUT)/quality.json
+	$(BIN)/python -m bench.asr_speed --threads 1,2 --json $(BENCH_OUT)/asr.json
+	$(BIN)/python -m bench.search_latency --server 10000 > $(BENCH_OUT)/latency.md && cat $(BENCH_OUT)/latency.md
+	$(BIN)/python -m bench.report --quality $(BENCH_OUT)/quality.json --asr $(BENCH_OUT)/asr.json \
+	    --latency $(BENCH_OUT)/latency.md
 
 clean:
 	rm -rf $(VENV) .cache moments-data .mypy_cache .ruff_cache .pytest_cache

@@ -1,11 +1,13 @@
 """Transcription speed: our transformers engine against faster-whisper, same Whisper base weights, same audio.
 
 Each engine runs in its own process (so peak memory is its own), greedy decoding, VAD on, no conditioning
-on previous text, with the same number of CPU threads. Prints audio seconds per wall second, the ratio to
-faster-whisper, peak resident memory, and the word error rate on the real recorded clips.
+on previous text, with the same number of CPU threads. The audio is over 10 minutes of speech: the spoken
+sample talks, one media item of the retrieval-quality set, and the real recorded clips. Prints audio seconds
+per wall second, the ratio to faster-whisper fp32 at the same thread count, peak resident memory, and the
+word error rate on the real recorded clips.
 
-    python -m bench.asr_speed                   # 2 threads, the sample talks plus the real clips
-    python -m bench.asr_speed --threads 1 --engines ours,fw-int8
+    python -m bench.asr_speed                   # 1 and 2 threads, every engine
+    python -m bench.asr_speed --threads 2 --engines ours,fw-int8 --json asr.json
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
 ENGINES = ("ours", "fw-fp32", "fw-int8")
+QUALITY_MEDIA = ("hacker-folklore",)  # with the sample talks and the clips: over 10 minutes of speech
 
 
 def _ct2_base_folder() -> Path:
@@ -81,6 +85,7 @@ def _worker(engine: str, threads: int, files: list[str]) -> None:
 
 def _inputs() -> tuple[list[str], dict[str, str]]:
     """Audio files and, for the real recordings, their reference texts."""
+    from bench.quality.build import build_set
     from bench.speech import build_samples
     from bench.speech_clips import ensure_clips
 
@@ -88,63 +93,70 @@ def _inputs() -> tuple[list[str], dict[str, str]]:
     if not (samples / "manifest.json").is_file():
         build_samples(samples)
     talks = [m["path"] for m in json.loads((samples / "manifest.json").read_text())]
+    quality = build_set(CACHE / "quality")
+    extra = [m["path"] for m in quality["media"] if m["name"] in QUALITY_MEDIA]
     sonnet, clips = ensure_clips(CACHE / "speech")
     refs = {str(c.path): c.text for c in [sonnet, *clips]}
-    return [*talks, *refs], refs
+    return [*talks, *extra, *refs], refs
+
+
+def _run(engine: str, threads: int, files: list[str]) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.asr_speed", "--worker", engine, "--threads", str(threads), "--files", *files]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True, env=env)
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--json", type=Path, help="write the figures here (the report reads them)")
     parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--files", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker, args.threads, args.files)
+        _worker(args.worker, int(args.threads), args.files)
         return
 
     from bench.wer import word_error_rate
 
     files, refs = _inputs()
-    results = []
-    for engine in args.engines.split(","):
-        cmd = [
-            sys.executable,
-            "-m",
-            "bench.asr_speed",
-            "--worker",
-            engine,
-            "--threads",
-            str(args.threads),
-            "--files",
-            *files,
-        ]
-        proc = subprocess.run(
-            cmd,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(args.threads)},
-        )
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    peer = next((r for r in results if r["engine"] == "fw-fp32"), results[0])
-    peer_speed = peer["audio_s"] / peer["wall_s"]
+    engines = args.engines.split(",")
+    runs: list[dict[str, Any]] = []
+    audio_s = 0.0
+    for threads in (int(t) for t in args.threads.split(",")):
+        results = [_run(engine, threads, files) for engine in engines]
+        peer = next((r for r in results if r["engine"] == "fw-fp32"), results[0])
+        peer_speed = peer["audio_s"] / peer["wall_s"]
+        for r in results:
+            speed = r["audio_s"] / r["wall_s"]
+            wers = [word_error_rate(refs[f], t) for f, t in zip(files, r["texts"], strict=True) if f in refs]
+            runs.append(
+                {
+                    "engine": r["engine"],
+                    "threads": threads,
+                    "speed": speed,
+                    "vs_peer": speed / peer_speed,
+                    "peak_rss_mb": r["peak_rss_mb"],
+                    "wer": sum(wers) / len(wers),
+                }
+            )
+            audio_s = r["audio_s"]
     print(
-        f"# ASR speed, Whisper base, {args.threads} thread(s), {results[0]['audio_s']:.0f} s of audio "
-        f"({len(files)} files), {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{time.strftime('%Y-%m-%d')}"
+        f"# ASR speed, Whisper base, {audio_s:.0f} s of audio ({len(files)} files), "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
     )
-    print("| engine | audio s / wall s | vs faster-whisper fp32 | peak RSS MB | mean WER (real clips) |")
-    print("| --- | --- | --- | --- | --- |")
-    for r in results:
-        speed = r["audio_s"] / r["wall_s"]
-        wers = [word_error_rate(refs[f], t) for f, t in zip(files, r["texts"], strict=True) if f in refs]
+    print("| engine | threads | audio s / wall s | vs faster-whisper fp32 | peak RSS MB | mean WER (real clips) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for run in runs:
         print(
-            f"| {r['engine']} | {speed:.2f} | {speed / peer_speed:.2f}x | {r['peak_rss_mb']:.0f} | "
-            f"{sum(wers) / len(wers):.1%} |"
+            f"| {run['engine']} | {run['threads']} | {run['speed']:.2f} | {run['vs_peer']:.2f}x | "
+            f"{run['peak_rss_mb']:.0f} | {run['wer']:.1%} |"
         )
+    if args.json:
+        args.json.write_text(json.dumps({"audio_s": audio_s, "files": len(files), "runs": runs}, indent=1))
 
 
 if __name__ == "__main__":

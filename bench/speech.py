@@ -114,20 +114,30 @@ def _write_track(audio: np.ndarray, out: Path, kind: str) -> None:
 
 
 def build_spoken_media(
-    sentences: list[str], out: Path, *, kind: str, pause_s: float = 1.0, lead_s: float = 1.0
+    sentences: list[str],
+    out: Path,
+    *,
+    kind: str,
+    pause_s: float = 1.0,
+    lead_s: float = 1.0,
+    pauses_s: list[float] | None = None,
 ) -> SpokenMedia:
-    """Speak ``sentences`` into ``out`` (video: .mp4, audio: .mp3) and return where each one starts."""
+    """Speak ``sentences`` into ``out`` (video: .mp4, audio: .mp3) and return where each one starts.
+
+    ``pauses_s`` gives the silence after each sentence (default ``pause_s`` after every one)."""
     require_festival()
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as pool:
         clips = list(pool.map(lambda a: speak(a[1], Path(tmp), f"s{a[0]:03d}"), enumerate(sentences)))
     parts: list[np.ndarray] = [np.zeros(int(lead_s * SAMPLE_RATE_HZ), np.float32)]
     spoken: list[SpokenSentence] = []
     t = lead_s
-    for text, clip in zip(sentences, clips, strict=True):
+    gaps = pauses_s if pauses_s is not None else [pause_s] * len(sentences)
+    for text, clip, gap_s in zip(sentences, clips, gaps, strict=True):
         dur = clip.size / SAMPLE_RATE_HZ
         spoken.append(SpokenSentence(text, round(t, 3), round(t + dur, 3)))
-        parts += [clip, np.zeros(int(pause_s * SAMPLE_RATE_HZ), np.float32)]
-        t += dur + pause_s
+        gap = int(gap_s * SAMPLE_RATE_HZ)
+        parts += [clip, np.zeros(gap, np.float32)]
+        t += dur + gap / SAMPLE_RATE_HZ
     audio = np.concatenate(parts)
     _write_track(audio, out, kind)
     return SpokenMedia(out, kind, round(audio.size / SAMPLE_RATE_HZ, 3), spoken)

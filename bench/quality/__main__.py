@@ -1,0 +1,185 @@
+"""Retrieval quality: ingest the development set through the product, ask every query through the search
+API, and print Recall@1, Recall@5, MRR@10 and the jump error for each search mode.
+
+    python -m bench.quality                     # Whisper base, the configured retrieval settings
+    python -m bench.quality --json out.json     # also write the figures (the report reads them)
+    MOMENTS_PASSAGE_TARGET_S=20 python -m bench.quality   # any MOMENTS_* setting applies
+
+The media is built once (bench/quality/build.py) and transcribed once (the catalog under
+.cache/quality/data keeps the transcripts); when the retrieval code or settings change, the index is
+rebuilt from the catalog (``reindex``) before the queries run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from api.services import Services
+from api.settings import Settings
+from bench.quality.build import build_set
+from bench.quality.metrics import first_hit_rank, score_queries
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
+MODES = ("keyword", "semantic", "hybrid")
+
+
+def _settings(data_dir: Path) -> Settings:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    defaults = {
+        "data_dir": data_dir,
+        "models_dir": CACHE / "models",
+        "whisper_model": "whisper-base",
+        "language": "en",
+    }
+    # Explicit MOMENTS_* variables win over the bench defaults.
+    overrides = {k: v for k, v in defaults.items() if f"MOMENTS_{k.upper()}" not in os.environ}
+    return Settings(**overrides)
+
+
+def _index_fingerprint(settings: Settings) -> str:
+    """What the index depends on besides the transcripts: retrieval code, passage cutting, settings."""
+    h = hashlib.sha256()
+    for folder in ("retrieval", "ingest"):
+        for path in sorted((REPO / folder).glob("*.py")):
+            if path.name not in ("whisper.py", "media.py", "speech.py", "jobs.py", "fetch.py"):
+                h.update(path.read_bytes())
+    for key in ("embedding_model", "passage_target_s", "passage_overlap_s"):
+        h.update(f"{key}={getattr(settings, key)}".encode())
+    return h.hexdigest()[:16]
+
+
+def ingest_set(manifest: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """Ingest every media item (once) and reindex when the index is stale; return name -> media id."""
+    services = Services(settings)
+    try:
+        ingestor = services.ingestor()
+        ids: dict[str, str] = {}
+        added = False
+        for item in manifest["media"]:
+            started = time.perf_counter()
+            last = [0.0]
+
+            def progress(stage: str, fraction: float, name: str = item["name"], last: list[float] = last) -> None:
+                if stage == "transcribe" and fraction - last[0] >= 0.25:
+                    last[0] = fraction
+                    print(f"  {name}: transcribing {fraction:.0%}", file=sys.stderr)
+
+            result = ingestor.ingest_file(Path(item["path"]), title=item["title"], on_progress=progress)
+            ids[item["name"]] = result.media_id
+            if result.status == "added":
+                added = True
+                print(
+                    f"  {item['name']}: {result.duration_s:.0f} s ingested in {time.perf_counter() - started:.0f} s",
+                    file=sys.stderr,
+                )
+        stamp = settings.data_dir / "index-fingerprint"
+        fingerprint = _index_fingerprint(settings)
+        if added or not stamp.is_file() or stamp.read_text() != fingerprint:
+            started = time.perf_counter()
+            passages = ingestor.reindex()
+            print(f"  reindexed: {passages} passages in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            stamp.write_text(fingerprint)
+        return ids
+    finally:
+        services.close()
+
+
+def ask_all(settings: Settings, queries: list[str], modes: tuple[str, ...]) -> dict[str, list[dict[str, object]]]:
+    """Every query in every mode through GET /api/search, as a client would."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(settings, load_models=False)
+    out: dict[str, list[dict[str, object]]] = {}
+    with TestClient(app) as client:
+        client.get("/api/search", params={"q": "warm up"})
+        for mode in modes:
+            out[mode] = []
+            for q in queries:
+                resp = client.get("/api/search", params={"q": q, "mode": mode, "limit": 10})
+                resp.raise_for_status()
+                out[mode].append(resp.json())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=CACHE / "quality", help="where the set and its library live")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--json", type=Path, help="write the figures and every query's outcome here")
+    parser.add_argument("--misses", action="store_true", help="list the queries each mode missed at rank 5")
+    args = parser.parse_args()
+    modes = tuple(args.modes.split(","))
+
+    manifest = build_set(args.data)
+    gold = manifest["queries"]
+    settings = _settings(args.data / "data")
+    ids = ingest_set(manifest, settings)
+    responses = ask_all(settings, [g.query for g in gold], modes)
+    answers = [(ids[g.answer.media], g.answer.start_s, g.answer.end_s) for g in gold]
+
+    speech_min = sum(m["duration_s"] for m in manifest["media"]) / 60
+    kinds = sorted({g.kind for g in gold})
+    print(
+        f"# Retrieval quality: {len(gold)} queries over {len(manifest['media'])} media "
+        f"({speech_min:.0f} min of speech), Whisper {settings.whisper_model}, "
+        f"passages {settings.passage_target_s:g} s / overlap {settings.passage_overlap_s:g} s"
+    )
+    print(
+        "| mode | Recall@1 | Recall@5 | MRR@10 | median jump error s | jumps within 5 s | "
+        + " | ".join(f"R@5 {k}" for k in kinds)
+        + " | p50 ms |"
+    )
+    print("| --- " * (7 + len(kinds)) + "|")
+    figures: dict[str, object] = {}
+    for mode in modes:
+        ranked = [r["results"] for r in responses[mode]]
+        score = score_queries(ranked, answers)
+        by_kind = {
+            k: score_queries(
+                [ranked[i] for i, g in enumerate(gold) if g.kind == k],
+                [answers[i] for i, g in enumerate(gold) if g.kind == k],
+            ).recall_at_5
+            for k in kinds
+        }
+        took = statistics.median(float(r["took_ms"]) for r in responses[mode])
+        jump = "-" if score.median_jump_error_s is None else f"{score.median_jump_error_s:.1f}"
+        print(
+            f"| {mode} | {score.recall_at_1:.3f} | {score.recall_at_5:.3f} | {score.mrr_at_10:.3f} | {jump} | "
+            f"{score.jumps_within_5_s:.0%} | " + " | ".join(f"{by_kind[k]:.2f}" for k in kinds) + f" | {took:.0f} |"
+        )
+        outcomes = []
+        for g, (media_id, start_s, end_s), results in zip(gold, answers, ranked, strict=True):
+            rank = first_hit_rank(results, media_id, start_s, end_s)
+            outcomes.append({"query": g.query, "kind": g.kind, "rank": rank})
+        figures[mode] = {**asdict(score), "recall_at_5_by_kind": by_kind, "p50_ms": took, "queries": outcomes}
+    if args.misses:
+        for mode in modes:
+            missed = [o["query"] for o in figures[mode]["queries"] if o["rank"] is None or o["rank"] > 5]
+            print(f"\n{mode} missed at 5: " + "; ".join(missed))
+    if args.json:
+        meta = {
+            "queries": len(gold),
+            "media": len(manifest["media"]),
+            "speech_min": round(speech_min, 1),
+            "whisper_model": settings.whisper_model,
+            "passage_target_s": settings.passage_target_s,
+            "passage_overlap_s": settings.passage_overlap_s,
+            "embedding_model": settings.embedding_model,
+        }
+        args.json.write_text(json.dumps({"set": meta, "modes": figures}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Build the retrieval-quality set: speak every media item of set.json and resolve each query's answer.
+
+    python -m bench.quality.build OUT_DIR      # OUT_DIR/media/*.mp4|mp3 and OUT_DIR/manifest.json
+
+The manifest holds, per media item, each spoken sentence with its entry and its exact start and end
+(Festival speaks sentence by sentence; the pauses are known). A media file is spoken again only when its
+words, pauses or voice change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.quality.corpus import entry_sentences, require_dictionaries
+from bench.speech import SAMPLE_RATE_HZ, VOICE, build_spoken_media
+
+__all__ = ["Answer", "GoldQuery", "build_set", "resolve_queries"]
+
+HERE = Path(__file__).resolve().parent
+SET_FILE = HERE / "set.json"
+QUERIES_FILE = HERE / "queries.json"
+SENTENCE_PAUSE_S = 0.6
+ENTRY_PAUSE_S = 1.6
+
+
+@dataclass(frozen=True)
+class Answer:
+    media: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class GoldQuery:
+    query: str
+    kind: str  # paraphrase | keyword | name | number
+    answer: Answer
+
+
+def _media_fingerprint(item: dict[str, Any], sentences: list[str], pauses: list[float]) -> str:
+    """What the spoken file depends on: the words, the pauses, the voice and the container."""
+    payload = json.dumps([item["kind"], VOICE, sentences, pauses, SAMPLE_RATE_HZ])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def build_set(out_dir: Path) -> dict[str, Any]:
+    """Build the media under ``out_dir`` (reusing each file whose words have not changed) and return the
+    manifest, with every query of queries.json resolved to its answer's time range."""
+    require_dictionaries()
+    manifest_path = out_dir / "manifest.json"
+    previous = {m["name"]: m for m in json.loads(manifest_path.read_text())["media"]} if manifest_path.is_file() else {}
+    spec = json.loads(SET_FILE.read_text())
+    media = []
+    for item in spec["media"]:
+        sentences: list[str] = []
+        entries: list[str] = []
+        pauses: list[float] = []
+        for entry in item["entries"]:
+            said = entry_sentences(item["dictionary"], entry)
+            sentences += said
+            entries += [entry] * len(said)
+            pauses += [SENTENCE_PAUSE_S] * (len(said) - 1) + [ENTRY_PAUSE_S]
+        fingerprint = _media_fingerprint(item, sentences, pauses)
+        old = previous.get(item["name"])
+        if old is not None and old.get("fingerprint") == fingerprint and Path(old["path"]).is_file():
+            media.append({**old, "title": item["title"]})
+            continue
+        suffix = ".mp4" if item["kind"] == "video" else ".mp3"
+        path = out_dir / "media" / f"{item['name']}{suffix}"
+        print(f"speaking {item['name']} ({len(sentences)} sentences)", file=sys.stderr)
+        spoken = build_spoken_media(sentences, path, kind=item["kind"], pauses_s=pauses)
+        media.append(
+            {
+                "name": item["name"],
+                "title": item["title"],
+                "kind": item["kind"],
+                "path": str(path),
+                "fingerprint": fingerprint,
+                "duration_s": spoken.duration_s,
+                "sentences": [
+                    {"entry": e, "text": s.text, "start_s": s.start_s, "end_s": s.end_s}
+                    for e, s in zip(entries, spoken.sentences, strict=True)
+                ],
+            }
+        )
+        # Saved after each file, so an interrupted build keeps what it has spoken.
+        pending = [m for name, m in previous.items() if name not in {x["name"] for x in media}]
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        manifest_path.write_text(json.dumps({"media": media + pending}, indent=1))
+    manifest: dict[str, Any] = {"media": media}
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    manifest["queries"] = resolve_queries(manifest)
+    return manifest
+
+
+def resolve_queries(manifest: dict[str, Any]) -> list[GoldQuery]:
+    """Each query names its media, entry and the words of its answer; find where those words are said.
+
+    An answer is one or more phrases, each inside one sentence of that entry; the answer's time range
+    spans those sentences. A phrase found nowhere, or in two sentences, is an error in queries.json."""
+    media = {m["name"]: m for m in manifest["media"]}
+    gold = []
+    for q in json.loads(QUERIES_FILE.read_text())["queries"]:
+        sentences = [s for s in media[q["media"]]["sentences"] if s["entry"] == q["entry"]]
+        if not sentences:
+            raise ValueError(f"{q['query']!r}: no entry {q['entry']!r} in {q['media']}")
+        phrases = q["answer"] if isinstance(q["answer"], list) else [q["answer"]]
+        spans = []
+        for phrase in phrases:
+            found = [s for s in sentences if phrase.lower() in s["text"].lower()]
+            if len(found) != 1:
+                raise ValueError(f"{q['query']!r}: answer {phrase!r} is said {len(found)} times in {q['entry']!r}")
+            spans.append(found[0])
+        answer = Answer(q["media"], min(s["start_s"] for s in spans), max(s["end_s"] for s in spans))
+        gold.append(GoldQuery(q["query"], q["kind"], answer))
+    return gold
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m bench.quality.build OUT_DIR")
+    built = build_set(Path(sys.argv[1]))
+    total = sum(m["duration_s"] for m in built["media"])
+    print(f"{len(built['media'])} media, {total / 60:.1f} min of speech, {len(built['queries'])} queries")
