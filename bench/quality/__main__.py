@@ -26,7 +26,7 @@ from typing import Any
 from api.services import Services
 from api.settings import Settings
 from bench.quality.build import build_set
-from bench.quality.metrics import first_hit_rank, score_queries
+from bench.quality.metrics import first_hit, score_queries
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
@@ -64,7 +64,7 @@ def ingest_set(manifest: dict[str, Any], settings: Settings) -> dict[str, str]:
     try:
         ingestor = services.ingestor()
         ids: dict[str, str] = {}
-        added = False
+        all_added = True
         for item in manifest["media"]:
             started = time.perf_counter()
             last = [0.0]
@@ -76,15 +76,20 @@ def ingest_set(manifest: dict[str, Any], settings: Settings) -> dict[str, str]:
 
             result = ingestor.ingest_file(Path(item["path"]), title=item["title"], on_progress=progress)
             ids[item["name"]] = result.media_id
+            all_added = all_added and result.status == "added"
             if result.status == "added":
-                added = True
                 print(
                     f"  {item['name']}: {result.duration_s:.0f} s ingested in {time.perf_counter() - started:.0f} s",
                     file=sys.stderr,
                 )
+        for record in services.catalog.list_media():
+            if record.id not in ids.values():  # spoken from an older version of the set
+                ingestor.remove(record.id)
         stamp = settings.data_dir / "index-fingerprint"
         fingerprint = _index_fingerprint(settings)
-        if added or not stamp.is_file() or stamp.read_text() != fingerprint:
+        # Ingestion indexes with the current code; older points are rebuilt when the code or settings changed.
+        stale = stamp.read_text() != fingerprint if stamp.is_file() else not all_added
+        if stale:
             started = time.perf_counter()
             passages = ingestor.reindex()
             print(f"  reindexed: {passages} passages in {time.perf_counter() - started:.0f} s", file=sys.stderr)
@@ -127,7 +132,7 @@ def main() -> None:
     settings = _settings(args.data / "data")
     ids = ingest_set(manifest, settings)
     responses = ask_all(settings, [g.query for g in gold], modes)
-    answers = [(ids[g.answer.media], g.answer.start_s, g.answer.end_s) for g in gold]
+    answers = [[(ids[a.media], a.start_s, a.end_s) for a in g.answers] for g in gold]
 
     speech_min = sum(m["duration_s"] for m in manifest["media"]) / 60
     kinds = sorted({g.kind for g in gold})
@@ -160,9 +165,9 @@ def main() -> None:
             f"{score.jumps_within_5_s:.0%} | " + " | ".join(f"{by_kind[k]:.2f}" for k in kinds) + f" | {took:.0f} |"
         )
         outcomes = []
-        for g, (media_id, start_s, end_s), results in zip(gold, answers, ranked, strict=True):
-            rank = first_hit_rank(results, media_id, start_s, end_s)
-            outcomes.append({"query": g.query, "kind": g.kind, "rank": rank})
+        for g, spans, results in zip(gold, answers, ranked, strict=True):
+            hit = first_hit(results, spans)
+            outcomes.append({"query": g.query, "kind": g.kind, "rank": hit[0] if hit else None})
         figures[mode] = {**asdict(score), "recall_at_5_by_kind": by_kind, "p50_ms": took, "queries": outcomes}
     if args.misses:
         for mode in modes:

@@ -39,7 +39,11 @@ class Answer:
 class GoldQuery:
     query: str
     kind: str  # paraphrase | keyword | name | number
-    answer: Answer
+    answers: tuple[Answer, ...]  # the answer, then any other place that answers it as well
+
+    @property
+    def media(self) -> str:
+        return self.answers[0].media
 
 
 def _media_fingerprint(item: dict[str, Any], sentences: list[str], pauses: list[float]) -> str:
@@ -102,22 +106,24 @@ def resolve_queries(manifest: dict[str, Any]) -> list[GoldQuery]:
     """Each query names its media, entry and the words of its answer; find where those words are said.
 
     An answer is one or more phrases, each inside one sentence of that entry; the answer's time range
-    spans those sentences. A phrase found nowhere, or in two sentences, is an error in queries.json."""
+    spans those sentences. ``also`` lists other places that answer the question too. A phrase found
+    nowhere, or in two sentences, is an error in queries.json."""
     media = {m["name"]: m for m in manifest["media"]}
     gold = []
     for q in json.loads(QUERIES_FILE.read_text())["queries"]:
         sentences = [s for s in media[q["media"]]["sentences"] if s["entry"] == q["entry"]]
         if not sentences:
             raise ValueError(f"{q['query']!r}: no entry {q['entry']!r} in {q['media']}")
-        phrases = q["answer"] if isinstance(q["answer"], list) else [q["answer"]]
-        spans = []
-        for phrase in phrases:
-            found = [s for s in sentences if phrase.lower() in s["text"].lower()]
-            if len(found) != 1:
-                raise ValueError(f"{q['query']!r}: answer {phrase!r} is said {len(found)} times in {q['entry']!r}")
-            spans.append(found[0])
-        answer = Answer(q["media"], min(s["start_s"] for s in spans), max(s["end_s"] for s in spans))
-        gold.append(GoldQuery(q["query"], q["kind"], answer))
+        answers = []
+        for phrases in [q["answer"], *q.get("also", [])]:
+            spans = []
+            for phrase in phrases if isinstance(phrases, list) else [phrases]:
+                found = [s for s in sentences if phrase.lower() in s["text"].lower()]
+                if len(found) != 1:
+                    raise ValueError(f"{q['query']!r}: {phrase!r} is said {len(found)} times in {q['entry']!r}")
+                spans.append(found[0])
+            answers.append(Answer(q["media"], min(s["start_s"] for s in spans), max(s["end_s"] for s in spans)))
+        gold.append(GoldQuery(q["query"], q["kind"], tuple(answers)))
     return gold
 
 

@@ -88,6 +88,7 @@ def _clean(text: str) -> str:
     text = re.sub(r"/[^/\s][^/]{0,40}?/", "", text)  # pronunciations such as /yoo'niks/
     text = re.sub(r"\[[^\]]*\?\]", "", text)  # editorial queries such as [called?]
     text = re.sub(r"^\d+\.\s+", "", text, flags=re.M)  # numbered senses
+    text = text.replace("[", "(").replace("]", ")")  # Festival reads brackets aloud ("left bracket")
     text = re.sub(r"\s+([,.;:])", r"\1", text)
     return re.sub(r"[ \t]+", " ", text).strip()
 

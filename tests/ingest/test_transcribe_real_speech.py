@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from bench.speech_clips import Clip, SonnetClip
-from bench.wer import word_error_rate
+from bench.wer import normalize_words, word_error_rate
 from ingest.media import decode_audio
 from ingest.whisper import WhisperTranscriber
 
@@ -38,15 +38,26 @@ def test_word_error_rate_under_15_percent(
     assert wer < 0.15, f"{name}: WER {wer:.1%}\nref: {clip.text}\nhyp: {hypothesis}"
 
 
-def test_sonnet_segments_start_where_its_lines_start(
+def test_sonnet_segments_start_where_their_words_are_read(
     transcripts: dict[str, tuple[Clip, list[tuple[float, float, str]]]],
 ) -> None:
+    """A segment that starts a line starts within 1 s of the line's reference time; one that starts mid-line
+    (Whisper may split "Within thine | own bud ...") starts inside that line's reference span."""
     clip, segments = transcripts["sonnet"]
     assert isinstance(clip, SonnetClip)
     assert len(segments) >= 4
+    lines = list(zip(clip.line_starts, clip.line_ends, [normalize_words(t) for t in clip.lines], strict=True))
     for start, _, text in segments:
+        first = normalize_words(text)[:2]
         nearest = min(clip.line_starts, key=lambda t: abs(t - start))
-        assert abs(nearest - start) <= 1.0, f"segment at {start:.2f}s ({text!r}) is {start - nearest:+.2f}s off"
+        if abs(nearest - start) <= 1.0:
+            continue
+        inside = [
+            (b, e)
+            for b, e, words in lines
+            if any(words[i : i + 2] == first for i in range(1, len(words))) and b <= start <= e
+        ]
+        assert inside, f"segment at {start:.2f}s ({text!r}) is {start - nearest:+.2f}s from a line start"
 
 
 def test_times_are_monotonic_and_inside_the_audio(
