@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.types import Segment
+from retrieval.text import ends_sentence, sentences
 
-__all__ = ["PassageDraft", "cut_passages"]
+__all__ = ["PassageDraft", "cut_passages", "segment_contexts"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,25 @@ def cut_passages(
             nxt -= 1
         i = max(nxt, i + 1)
     return passages
+
+
+def segment_contexts(segments: Sequence[Segment]) -> list[str]:
+    """Each segment's text completed to whole sentences with the words of its neighbours.
+
+    Whisper cuts segments at pauses, not at sentence ends ("... to over 6,000 computers" | "on the
+    Internet."), and a fragment embeds poorly. A segment that starts mid-sentence gets the end of the
+    previous segment's last sentence in front; one that ends mid-sentence gets the next segment's words
+    up to its first sentence end. Only the direct neighbours are used, so the result for a segment never
+    changes once its next segment is known.
+    """
+    texts = [s.text.strip() for s in segments]
+    out = []
+    for i, text in enumerate(texts):
+        parts = []
+        if i > 0 and texts[i - 1] and not ends_sentence(texts[i - 1]):
+            parts.append(sentences(texts[i - 1])[-1])
+        parts.append(text)
+        if i + 1 < len(texts) and text and not ends_sentence(text):
+            parts.append(sentences(texts[i + 1])[0])
+        out.append(" ".join(p for p in parts if p))
+    return out

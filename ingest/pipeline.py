@@ -19,7 +19,7 @@ import numpy as np
 from ingest.catalog import Catalog, MediaRecord
 from ingest.errors import UnsupportedMediaError, WorkAbandonedError
 from ingest.media import decode_audio, probe_media
-from ingest.passages import PassageDraft, cut_passages
+from ingest.passages import PassageDraft, cut_passages, segment_contexts
 from ingest.types import Segment, Transcript
 from retrieval.embedder import Embedder
 from retrieval.index import PassageIndex, require_single_model
@@ -150,7 +150,9 @@ class PassageWriter:
             return
         needed = fresh[-1].first_segment + len(fresh[-1].segment_starts)
         if needed > len(self._segment_vectors):
-            new = embedder.embed_documents([s.text for s in segments[len(self._segment_vectors) : needed]])
+            contexts = segment_contexts(segments[max(0, len(self._segment_vectors) - 1) : needed + 1])
+            first = 1 if self._segment_vectors else 0
+            new = embedder.embed_documents(contexts[first : first + needed - len(self._segment_vectors)])
             self._segment_vectors.extend(new)
         passages = to_passages(fresh, self.record, np.stack(self._segment_vectors))
         self.ingestor.index.ensure_collection(embedder.dimension)

@@ -1,7 +1,7 @@
 """Pure ranking: passage hits into moments.
 
 Hits of one media item whose time ranges overlap or touch merge into one moment; each moment starts at
-its best-matching segment (not at the passage window's start); at most N moments per media item; the
+the sentence of its best-matching segment (not at the passage window's start); at most N moments per media item; the
 snippet carries character offsets of the matched words.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from retrieval.query import ParsedQuery
-from retrieval.text import normalize, stem, tokens_with_offsets
+from retrieval.text import ends_sentence, normalize, sentences, stem, tokens_with_offsets
 from retrieval.types import Hit, Moment
 
 __all__ = [
@@ -135,13 +135,27 @@ def build_moment(
     *,
     snippet_chars: int = 240,
 ) -> Moment:
-    """A moment starting at the best-scoring segment, its snippet running on to ``snippet_chars``."""
+    """A moment starting where the sentence of the best-scoring segment starts, its snippet running on to
+    ``snippet_chars``.
+
+    When the best segment continues a sentence begun in the segment before it (Whisper cuts at pauses,
+    not at sentence ends), the moment starts at that sentence's first word, its time estimated from its
+    character position in the earlier segment, so the player does not open mid-sentence.
+    """
     best = max(range(len(segments)), key=lambda i: (segment_scores[i], -i))
     parts: list[str] = []
+    start_s = segments[best][0]
+    if best > 0:
+        prev_start, prev_end, prev_text = segments[best - 1]
+        prev_text = prev_text.strip()
+        if prev_text and not ends_sentence(prev_text) and start_s - prev_end < 1.5:
+            lead = sentences(prev_text)[-1]
+            parts.append(lead)
+            start_s = prev_start + (prev_end - prev_start) * (len(prev_text) - len(lead)) / len(prev_text)
     end_s = segments[best][1]
-    length = 0
-    for _start, end, text in segments[best:]:
-        if parts and length + len(text) > snippet_chars:
+    length = sum(len(p) + 1 for p in parts)
+    for i, (_start, end, text) in enumerate(segments[best:]):
+        if i > 0 and length + len(text) > snippet_chars:
             break
         parts.append(text)
         length += len(text) + 1
@@ -153,7 +167,7 @@ def build_moment(
         title=p.title,
         filename=p.filename,
         kind=p.kind,
-        start=round(segments[best][0], 2),
+        start=round(start_s, 2),
         end=round(end_s, 2),
         score=round(cluster.score, 6),
         text=text,

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-__all__ = ["STOPWORDS", "normalize", "stem", "terms", "tokens_with_offsets"]
+__all__ = ["STOPWORDS", "ends_sentence", "normalize", "sentences", "stem", "terms", "tokens_with_offsets"]
 
 _WORD = re.compile(r"[\w]+(?:['’][\w]+)*", re.UNICODE)
 
@@ -177,3 +177,17 @@ def terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
             continue
         out.append(stem(tok))
     return out
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends with sentence-final punctuation (as Whisper writes it)."""
+    return bool(_SENTENCE_END.search(text.strip()))
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` split after each sentence-final punctuation mark (at least one part, maybe empty)."""
+    return _SENTENCE_BREAK.split(text.strip())

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from ingest.passages import cut_passages
+from ingest.passages import cut_passages, segment_contexts
 from ingest.subtitles import render_transcript
 from ingest.types import Segment
 from ingest.windows import enforce_monotonic, plan_windows
@@ -89,3 +89,20 @@ def test_vtt_and_txt() -> None:
     assert render_transcript(SEGS, "txt") == "Hello there.\nAn hour later.\n"
     with pytest.raises(ValueError, match="unknown transcript format"):
         render_transcript(SEGS, "docx")
+
+
+def test_segment_contexts_complete_sentences_from_direct_neighbours() -> None:
+    segs = [
+        Segment(0, 5, "The worm used bugs in sendmail"),
+        Segment(5, 9, "to reach over 6,000 computers"),
+        Segment(9, 10, "on the Internet. It spread fast"),
+        Segment(10, 12, "and crashed them."),
+        Segment(12, 14, "Nobody expected it."),
+    ]
+    contexts = segment_contexts(segs)
+    assert contexts[1] == "The worm used bugs in sendmail to reach over 6,000 computers on the Internet."
+    assert contexts[2] == "to reach over 6,000 computers on the Internet. It spread fast and crashed them."
+    assert contexts[3] == "It spread fast and crashed them."
+    assert contexts[4] == "Nobody expected it."  # a whole sentence stays as it is
+    # Computed over a slice with one neighbour each side, a segment's context is the same.
+    assert segment_contexts(segs[1:4])[1] == contexts[2]

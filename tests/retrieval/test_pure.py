@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from retrieval.query import contains_phrases, parse_query
 from retrieval.ranking import build_moment, cluster_segments, highlight_offsets, merge_hits, select_clusters
 from retrieval.sparse import document_vector, query_vector, term_id
@@ -84,6 +86,21 @@ def test_moment_starts_at_best_segment_with_highlights() -> None:
     assert moment.url == "/watch/a?t=110"
     d = moment.as_dict()
     assert set(d) == {"media_id", "title", "filename", "kind", "start", "end", "score", "text", "highlights", "url"}
+
+
+def test_moment_starts_where_the_sentence_of_its_best_segment_starts() -> None:
+    # Segments 100-109, 110-119, 120-129: the best one continues a sentence begun halfway into the one before.
+    p = _passage("a", 0, 100, ["It rained. The old bridge over", "the river collapsed in 1953.", "Nobody was hurt."])
+    cluster = merge_hits([Hit(p, 0.5)])[0]
+    moment = build_moment(cluster, cluster_segments(cluster), [0.1, 0.9, 0.3], parse_query("bridge collapse"))
+    assert moment.text.startswith("The old bridge over the river collapsed in 1953.")
+    # "The old bridge over" is the last 19 of the first segment's 30 characters: 9 s * 11/30 in.
+    assert moment.start == pytest.approx(103.3, abs=0.01)
+    # After a finished sentence, or across a long pause, the moment starts at the best segment itself.
+    done = _passage("b", 0, 100, ["It rained all day.", "The bridge collapsed.", "Nobody was hurt."])
+    cluster = merge_hits([Hit(done, 0.5)])[0]
+    moment = build_moment(cluster, cluster_segments(cluster), [0.1, 0.9, 0.3], parse_query("bridge"))
+    assert moment.start == 110
 
 
 def test_phrase_highlight_spans_the_whole_phrase() -> None:
