@@ -19,6 +19,7 @@ from api.services import Services
 from api.settings import Settings
 from ingest.fetch import FetchPolicy
 from ingest.jobs import JobRunner, JobRunnerOptions
+from retrieval.errors import IndexUnavailableError
 
 __all__ = ["create_app"]
 
@@ -51,7 +52,12 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True, pu
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = Services(settings)
-        services.index.count()  # opens the embedded store now: a locked folder fails the start, clearly
+        try:
+            services.index.count()  # opens the embedded store now: a locked folder fails the start, clearly
+        except IndexUnavailableError as exc:
+            # A Qdrant server that is down now may be up in a minute: serve anyway, report 503 on
+            # /api/ready and on the routes that need the index, and reconnect on the next request.
+            log.warning("Qdrant server unreachable at start (%s); /api/ready reports 503 until it is", exc)
         if load_models:
             services.load_models()
         runner = JobRunner(services.catalog, services.ingestor(), runner_options(settings))

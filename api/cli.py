@@ -20,7 +20,7 @@ from api.services import Services
 from api.settings import Settings
 from ingest.errors import IngestError
 from ingest.subtitles import FORMATS, format_timestamp, render_transcript, segments_as_dicts
-from retrieval.errors import IndexLockedError, RetrievalError
+from retrieval.errors import IndexLockedError, IndexUnavailableError, RetrievalError
 from retrieval.search import SearchResult
 from retrieval.types import SearchFilters, SearchMode
 
@@ -396,6 +396,8 @@ def serve(
     settings = svc.settings
     try:  # a locked embedded index is a one-line error here, not a traceback from the server's start-up
         svc.index.count()
+    except IndexUnavailableError as exc:  # a Qdrant server may come up later: serve, and say so
+        err.print(f"moments: warning: {exc}; /api/ready reports 503 until the server answers")
     except (IngestError, RetrievalError) as exc:
         fail(str(exc))
     svc.close()

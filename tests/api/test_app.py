@@ -329,3 +329,23 @@ def test_auth_on_writes(tmp_path: Path, offline_models: OfflineModels, tone_wav:
             r = client.post("/api/media", files={"file": ("t.wav", f, "audio/wav")}, headers=good)
         assert r.status_code == 202
         assert client.delete("/api/media/x", headers=good).status_code == 404
+
+
+def test_unreachable_qdrant_server_serves_and_says_so(tmp_path: Path, offline_models: OfflineModels) -> None:
+    """A Qdrant server that is down at start does not stop the app: health is up, readiness and search
+    answer 503 with the reason, and nothing else breaks."""
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = make_settings(tmp_path, offline_models, qdrant_url=f"http://127.0.0.1:{port}")
+    with TestClient(create_app(settings, load_models=False)) as client:
+        assert client.get("/api/health").status_code == 200
+        ready = client.get("/api/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["index"].startswith("unavailable")
+        search = client.get("/api/search", params={"q": "anything"})
+        assert search.status_code == 503
+        assert search.json()["error"]["code"] == "index_unavailable"
+        assert client.get("/").status_code == 200
