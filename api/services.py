@@ -73,6 +73,7 @@ class Services:
                     dtype=s.whisper_dtype,
                     cpu_threads=s.cpu_threads,
                     batch_size=s.whisper_batch_size,
+                    int8_vocab=s.whisper_int8_vocab,
                     language=s.language,
                     allow_download=s.allow_download,
                 )

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     whisper_batch_size: int = Field(
         default=0, ge=0, le=64, description="Windows decoded together (0: 8 on CUDA, 4 on CPU)."
     )
+    whisper_int8_vocab: bool = Field(
+        default=True,
+        description="On CPU, decode with an int8 copy of Whisper's vocabulary projection (about 10% faster, "
+        "same word error rate in bench/asr_speed).",
+    )
     cpu_threads: int = Field(
         default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),
         ge=1,

@@ -9,7 +9,9 @@ token cap. Media time is the window offset plus model time.
 
 from __future__ import annotations
 
+import logging
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["TranscribeOptions", "Transcript", "WhisperTranscriber"]
 
 ProgressFn = Callable[[float], None]
+log = logging.getLogger("moments.whisper")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class TranscribeOptions:
     dtype: str = "auto"  # auto | float32 | float16 | bfloat16 (auto: float16 on CUDA, bfloat16 on CPUs with it)
     cpu_threads: int = 1
     batch_size: int = 0  # 0: 8 on CUDA, 4 on CPU
+    int8_vocab: bool = True  # on CPU: an int8 copy of the vocabulary projection (read at every token)
     language: str | None = None  # None: detect (multilingual models) or English (.en models)
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     compression_ratio_threshold: float = 2.4
@@ -134,6 +138,41 @@ def _cache_suppress_mask() -> None:
     generation_whisper.SuppressTokensLogitsProcessor = CachedSuppressTokens
 
 
+def _quantize_vocab_projection(model: Any) -> None:
+    """Replace the vocabulary projection with a dynamically quantized int8 copy.
+
+    The projection (vocabulary x d_model, tied to the token embeddings) is read in full at every decoded
+    token, so on CPU it is bound by memory bandwidth; int8 reads a quarter of float32's bytes. The
+    embeddings stay as they are; the logits come out in float32.
+    """
+    import torch
+
+    weight = model.proj_out.weight.detach().float().clone()
+    linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+    linear.weight = torch.nn.Parameter(weight, requires_grad=False)
+    try:
+        # torch.ao.quantization is deprecated in favour of torchao (a dependency we do not want for one
+        # matrix); while it lasts it is used, and once it is gone the projection stays as it is.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            quantized = torch.ao.quantization.quantize_dynamic(
+                torch.nn.Sequential(linear), {torch.nn.Linear}, dtype=torch.qint8
+            )[0]
+    except (AttributeError, ImportError, RuntimeError) as exc:
+        log.info("int8 vocabulary projection unavailable (%s); decoding without it", exc)
+        return
+
+    class Int8Projection(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = quantized
+
+        def forward(self, hidden: Any) -> Any:
+            return self.inner(hidden.float())
+
+    model.proj_out = Int8Projection()
+
+
 class WhisperTranscriber:
     """Loads a Whisper checkpoint once (lazily) and transcribes 16 kHz mono float32 arrays."""
 
@@ -178,6 +217,8 @@ class WhisperTranscriber:
             self._processor = processor
             _share_encoder_pass(self._model)
             _cache_suppress_mask()
+            if self.options.int8_vocab and self._device == "cpu":
+                _quantize_vocab_projection(self._model)
 
     @property
     def batch_size(self) -> int:
