@@ -40,6 +40,11 @@ def machine_facts() -> dict[str, str]:
         memory = f"{mem_kb / 1024 / 1024:.0f} GiB"
     except (OSError, StopIteration):
         memory = "unknown"
+    try:
+        flags = set(next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")).split())
+        bf16 = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    except (OSError, StopIteration):
+        bf16 = []
     versions = []
     for pkg in ("torch", "transformers", "ctranslate2", "faster-whisper", "sentence-transformers", "qdrant-client"):
         try:
@@ -53,6 +58,7 @@ def machine_facts() -> dict[str, str]:
         "CPU": cpu,
         "cores": str(os.cpu_count()),
         "memory": memory,
+        "native bf16": ", ".join(bf16) if bf16 else "no",
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),
         "packages": ", ".join(versions),
@@ -165,6 +171,20 @@ def _asr_section(a: dict[str, Any]) -> tuple[list[str], str]:
     return lines, svg
 
 
+def _as_markdown(printed: str) -> list[str]:
+    """A harness's printed output as Markdown: its table rows together, every other line a paragraph."""
+    out: list[str] = []
+    for line in printed.strip().splitlines():
+        line = line.removeprefix("# ").strip()
+        if line.startswith("|"):
+            if out and out[-1] and not out[-1].startswith("|"):
+                out.append("")
+            out.append(line)
+        elif line:
+            out += ["", line] if out else [line]
+    return out
+
+
 def render_report(
     quality: dict[str, Any] | None, asr: dict[str, Any] | None, latency_md: str | None, out: Path
 ) -> Path:
@@ -194,7 +214,14 @@ def render_report(
         lines += [*section, "", f"![Speed by engine]({day}-asr.svg)", ""]
         lines += ["Rerun: `python -m bench.asr_speed --threads 1,2`.", ""]
     if latency_md:
-        lines += ["## Search latency", "", latency_md.strip(), "", "Rerun: `python -m bench.search_latency`.", ""]
+        lines += [
+            "## Search latency",
+            "",
+            *_as_markdown(latency_md),
+            "",
+            "Rerun: `python -m bench.search_latency`.",
+            "",
+        ]
     page = out / f"{day}.md"
     page.write_text("\n".join(lines))
     reports = sorted((p.name for p in out.glob("????-??-??.md")), reverse=True)

@@ -153,8 +153,8 @@ def _quantize_vocab_projection(model: Any) -> None:
     try:
         # torch.ao.quantization is deprecated in favour of torchao (a dependency we do not want for one
         # matrix); while it lasts it is used, and once it is gone the projection stays as it is.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with warnings.catch_warnings():  # its deprecation notices are not the user's concern
+            warnings.simplefilter("ignore")
             quantized = torch.ao.quantization.quantize_dynamic(
                 torch.nn.Sequential(linear), {torch.nn.Linear}, dtype=torch.qint8
             )[0]
