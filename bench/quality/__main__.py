@@ -41,13 +41,10 @@ def _settings(set_dir: Path) -> Settings:
     Each Whisper model gets its own library folder, since transcripts are made once per media file."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     whisper = os.environ.get("MOMENTS_WHISPER_MODEL", "whisper-base")
-    defaults = {
-        "data_dir": set_dir / f"library-{re.sub(r'[^A-Za-z0-9.-]+', '_', whisper)}",
-        "models_dir": CACHE / "models",
-        "whisper_model": whisper,
-        "language": "en",
-    }
+    defaults = {"models_dir": CACHE / "models", "whisper_model": whisper, "language": "en"}
     overrides = {k: v for k, v in defaults.items() if f"MOMENTS_{k.upper()}" not in os.environ}
+    # Always the set's own library, never the one MOMENTS_DATA_DIR names (make exports the demo's).
+    overrides["data_dir"] = set_dir / f"library-{re.sub(r'[^A-Za-z0-9.-]+', '_', whisper)}"
     settings = Settings(**overrides)
     if settings.whisper_model in OFFLINE_PACKS:  # converted from the PyPI packs on first use
         prepare_offline(settings.models_dir or settings.data_dir / "models", [settings.whisper_model])
