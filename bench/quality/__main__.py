@@ -98,7 +98,7 @@ def ingest_set(manifest: dict[str, Any], settings: Settings) -> dict[str, str]:
             started = time.perf_counter()
             passages = ingestor.reindex()
             print(f"  reindexed: {passages} passages in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-            stamp.write_text(fingerprint)
+        stamp.write_text(fingerprint)
         return ids
     finally:
         services.close()
