@@ -250,10 +250,11 @@ class WhisperTranscriber:
             batch = windows[i : i + self.batch_size]
             segments.extend(self._transcribe_batch(audio, batch, language))
             done_s += sum(w.duration_s for w in batch)
-            if on_progress is not None:
-                on_progress(min(1.0, done_s / total_s))
+            # Hand the segments over first, so that progress, once reported, includes what was indexed.
             if on_segments is not None and i + self.batch_size < len(windows):
                 on_segments(enforce_monotonic(segments), language)
+            if on_progress is not None:
+                on_progress(min(1.0, done_s / total_s))
         if on_progress is not None:
             on_progress(1.0)
         return Transcript(segments=enforce_monotonic(segments), language=language)
