@@ -95,15 +95,16 @@ def _share_encoder_pass(model: Any) -> None:
     """
     encoder = model.model.encoder
     forward = encoder.forward
-    last: dict[str, Any] = {}
+    local = threading.local()  # two threads transcribing at once must not see each other's windows
 
     def shared_forward(input_features: Any = None, *args: Any, **kwargs: Any) -> Any:
         key = (args, tuple(sorted((k, v) for k, v in kwargs.items() if v is not None and k != "return_dict")))
-        if last.get("features") is input_features and last.get("key") == key:
-            return last["output"]
+        last = getattr(local, "last", None)
+        if last is not None and last[0] is input_features and last[1] == key:
+            return last[2]
         output = forward(input_features, *args, **kwargs)
         # Holding the features keeps their id from being reused by another tensor.
-        last.update(features=input_features, key=key, output=output)
+        local.last = (input_features, key, output)
         return output
 
     encoder.forward = shared_forward
