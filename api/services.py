@@ -6,6 +6,7 @@ from api.settings import Settings
 from ingest.catalog import Catalog
 from ingest.errors import IngestError
 from ingest.models import OFFLINE_PACKS
+from ingest.passages import passage_max_s
 from ingest.pipeline import IngestOptions, Ingestor
 from ingest.whisper import TranscribeOptions, WhisperTranscriber
 from retrieval.embedder import SentenceTransformerEmbedder
@@ -90,7 +91,7 @@ class Services:
             IngestOptions(
                 max_duration_s=s.max_duration_s,
                 passage_target_s=s.passage_target_s,
-                passage_max_s=s.passage_target_s * 4 / 3,
+                passage_max_s=passage_max_s(s.passage_target_s),
                 passage_overlap_s=s.passage_overlap_s,
             ),
         )

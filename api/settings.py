@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ingest.passages import PASSAGE_OVERLAP_S, PASSAGE_TARGET_S
+
 __all__ = ["Settings"]
 
 
@@ -73,8 +75,12 @@ class Settings(BaseSettings):
     )
     qdrant_api_key: str | None = Field(default=None, description="API key for the Qdrant server.")
     collection: str = Field(default="moments", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Qdrant collection.")
-    passage_target_s: float = Field(default=20.0, ge=5, le=120, description="Target passage length, seconds.")
-    passage_overlap_s: float = Field(default=7.0, ge=0, le=60, description="Overlap between passages, seconds.")
+    passage_target_s: float = Field(
+        default=PASSAGE_TARGET_S, ge=5, le=120, description="Target passage length, seconds."
+    )
+    passage_overlap_s: float = Field(
+        default=PASSAGE_OVERLAP_S, ge=0, le=60, description="Overlap between passages, seconds."
+    )
     max_moments_per_media: int = Field(default=3, ge=1, le=50, description="Most moments one media item returns.")
     host: str = Field(default="127.0.0.1", description="Address `moments serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `moments serve` listens on.")

@@ -99,10 +99,8 @@ def _inputs() -> tuple[list[str], dict[str, str], dict[str, str]]:
         build_samples(samples)
     talks = json.loads((samples / "manifest.json").read_text())
     quality = build_set(CACHE / "quality")
-    spoken = {m["path"]: " ".join(s["text"] for s in m["sentences"]) for m in talks}
-    spoken |= {
-        m["path"]: " ".join(s["text"] for s in m["sentences"]) for m in quality["media"] if m["name"] in QUALITY_MEDIA
-    }
+    media = [*talks, *(m for m in quality["media"] if m["name"] in QUALITY_MEDIA)]
+    spoken = {m["path"]: " ".join(s["text"] for s in m["sentences"]) for m in media}
     sonnet, clips = ensure_clips(CACHE / "speech")
     recorded = {str(c.path): c.text for c in [sonnet, *clips]}
     return [*spoken, *recorded], recorded, spoken

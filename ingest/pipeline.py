@@ -19,7 +19,14 @@ import numpy as np
 from ingest.catalog import Catalog, MediaRecord
 from ingest.errors import UnsupportedMediaError, WorkAbandonedError
 from ingest.media import decode_audio, probe_media
-from ingest.passages import PassageDraft, cut_passages, segment_contexts
+from ingest.passages import (
+    PASSAGE_OVERLAP_S,
+    PASSAGE_TARGET_S,
+    PassageDraft,
+    cut_passages,
+    passage_max_s,
+    segment_contexts,
+)
 from ingest.types import Segment, Transcript
 from retrieval.embedder import Embedder
 from retrieval.index import PassageIndex, require_single_model
@@ -57,10 +64,9 @@ class Transcriber(Protocol):
 @dataclass(frozen=True)
 class IngestOptions:
     max_duration_s: float = 4 * 3600.0
-    # 20 s passages beat 30 and 45 s on the quality set (bench/quality/README.md): shorter text embeds sharper.
-    passage_target_s: float = 20.0
-    passage_max_s: float = 80 / 3
-    passage_overlap_s: float = 7.0
+    passage_target_s: float = PASSAGE_TARGET_S
+    passage_max_s: float = passage_max_s(PASSAGE_TARGET_S)
+    passage_overlap_s: float = PASSAGE_OVERLAP_S
 
 
 @dataclass(frozen=True)
@@ -151,9 +157,8 @@ class PassageWriter:
             return
         needed = fresh[-1].first_segment + len(fresh[-1].segment_starts)
         if needed > len(self._segment_vectors):
-            contexts = segment_contexts(segments[max(0, len(self._segment_vectors) - 1) : needed + 1])
-            first = 1 if self._segment_vectors else 0
-            new = embedder.embed_documents(contexts[first : first + needed - len(self._segment_vectors)])
+            contexts = segment_contexts(segments[: needed + 1])  # the next segment completes the last sentence
+            new = embedder.embed_documents(contexts[len(self._segment_vectors) : needed])
             self._segment_vectors.extend(new)
         passages = to_passages(fresh, self.record, np.stack(self._segment_vectors))
         self.ingestor.index.ensure_collection(embedder.dimension)
