@@ -5,15 +5,20 @@ boundaries); instead speech is found with a VAD, packed into windows of at most 
 (:mod:`ingest.windows`), and each window is decoded on its own with segment timestamps: greedy first,
 temperature fallback on a bad compression ratio or log-probability, no conditioning on earlier text, a
 token cap. Media time is the window offset plus model time.
+
+:meth:`WhisperTranscriber.stream` works like faster-whisper's ``transcribe()``: it returns what is known
+up front (language, durations) and a lazy iterator of segment batches, so the caller drives the loop
+and stops it by leaving it. The speed patches of transformers live in :mod:`ingest.whisper_patches`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
-import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +28,38 @@ from ingest.errors import ModelError
 from ingest.models import resolve_whisper_model
 from ingest.speech import SAMPLE_RATE_HZ, VadOptions, detect_speech
 from ingest.types import Segment, SpeechWindow, Transcript
-from ingest.windows import enforce_monotonic, plan_windows
+from ingest.windows import clean_segments, plan_windows
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["TranscribeOptions", "Transcript", "WhisperTranscriber"]
+__all__ = ["SegmentBatch", "TranscribeOptions", "Transcript", "TranscriptionInfo", "WhisperTranscriber"]
 
-ProgressFn = Callable[[float], None]
 log = logging.getLogger("moments.whisper")
+
+
+@dataclass(frozen=True)
+class TranscriptionInfo:
+    """What is known before any window is decoded."""
+
+    language: str
+    duration_s: float  # of the audio
+    speech_s: float  # total length of the planned windows: what progress counts against
+    windows: int
+
+
+@dataclass(frozen=True)
+class SegmentBatch:
+    """The clean segments that one batch of windows added, in media time, and how far the file is."""
+
+    segments: tuple[Segment, ...]
+    done_s: float  # window seconds decoded so far, this batch included
+    total_s: float  # the planned window seconds (TranscriptionInfo.speech_s)
+
+    @property
+    def fraction(self) -> float:
+        """The part of the speech decoded so far, 0..1; exactly 1.0 after the last batch."""
+        return min(1.0, max(0.0, self.done_s / self.total_s)) if self.total_s > 0 else 1.0
 
 
 @dataclass(frozen=True)
@@ -85,97 +113,54 @@ def _pick_dtype(name: str, device: str) -> torch.dtype:
         raise ModelError(f"unknown dtype {name!r}; use auto, float32, float16 or bfloat16") from None
 
 
-def _share_encoder_pass(model: Any) -> None:
-    """Run the encoder once per window, not twice.
+class _QuietTransformers:
+    """Hush transformers (per-call notices, weight-loading bars) while our own calls run, then restore it.
 
-    transformers' no-speech check (``WhisperNoSpeechDetection``) calls the whole model again on the same
-    features at the first decoding step, which repeats the encoder pass: about a third of the CPU time of
-    a window. The encoder is deterministic, so its last output is returned when it is called again with
-    the very same features tensor and arguments; any other call runs it as usual.
+    Its log level and progress-bar hook are process-wide, so calls that overlap in several threads share
+    one quiet period: the first one in saves the state and the last one out puts it back.
     """
-    encoder = model.model.encoder
-    forward = encoder.forward
-    local = threading.local()  # two threads transcribing at once must not see each other's windows
 
-    def shared_forward(input_features: Any = None, *args: Any, **kwargs: Any) -> Any:
-        key = (args, tuple(sorted((k, v) for k, v in kwargs.items() if v is not None and k != "return_dict")))
-        last = getattr(local, "last", None)
-        if last is not None and last[0] is input_features and last[1] == key:
-            return last[2]
-        output = forward(input_features, *args, **kwargs)
-        # Holding the features keeps their id from being reused by another tensor.
-        local.last = (input_features, key, output)
-        return output
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: tuple[int, Any] = (logging.NOTSET, None)
 
-    encoder.forward = shared_forward
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        from transformers.utils import logging as hf_logging
 
-
-def _cache_suppress_mask() -> None:
-    """Build Whisper's suppressed-token mask once per generate call instead of once per token.
-
-    ``SuppressTokensLogitsProcessor`` runs ``torch.isin`` over the whole vocabulary at every decoding step
-    (about 12% of CPU decoding time with Whisper base). Whisper's generate looks the class up by this
-    module-level name, so a subclass that caches the mask replaces it; ``isinstance`` checks still hold.
-    """
-    import torch
-    from transformers.generation.logits_process import SuppressTokensLogitsProcessor
-    from transformers.models.whisper import generation_whisper
-
-    if getattr(generation_whisper.SuppressTokensLogitsProcessor, "caches_mask", False):
-        return
-
-    class CachedSuppressTokens(SuppressTokensLogitsProcessor):  # type: ignore[misc]
-        caches_mask = True
-        _mask: Any = None
-
-        def __call__(self, input_ids: Any, scores: Any) -> Any:
-            mask = self._mask
-            if mask is None or mask.shape[-1] != scores.shape[-1] or mask.device != scores.device:
-                mask = torch.zeros(scores.shape[-1], dtype=torch.bool, device=scores.device)
-                mask[self.suppress_tokens.to(scores.device)] = True
-                self._mask = mask
-            return scores.masked_fill(mask, float("-inf"))
-
-    generation_whisper.SuppressTokensLogitsProcessor = CachedSuppressTokens
+        library_logger = hf_logging.get_logger("transformers")
+        with self._lock:
+            if self._depth == 0:
+                # Per-call notices (max_new_tokens beside the config's max_length ...) are noise to a user.
+                level = library_logger.level
+                library_logger.setLevel(logging.ERROR)
+                self._saved = (level, hf_logging.set_tqdm_hook(_hidden_bar))
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    level, hook = self._saved
+                    library_logger.setLevel(level)
+                    hf_logging.set_tqdm_hook(hook)
 
 
-def _quantize_vocab_projection(model: Any) -> None:
-    """Replace the vocabulary projection with a dynamically quantized int8 copy.
+def _hidden_bar(factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return factory(*args, **{**kwargs, "disable": True})
 
-    The projection (vocabulary x d_model, tied to the token embeddings) is read in full at every decoded
-    token, so on CPU it is bound by memory bandwidth; int8 reads a quarter of float32's bytes. The
-    embeddings stay as they are; the logits come out in float32.
-    """
-    import torch
 
-    weight = model.proj_out.weight.detach().float().clone()
-    linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
-    linear.weight = torch.nn.Parameter(weight, requires_grad=False)
-    try:
-        # torch.ao.quantization is deprecated in favour of torchao (a dependency we do not want for one
-        # matrix); while it lasts it is used, and once it is gone the projection stays as it is.
-        with warnings.catch_warnings():  # its deprecation notices are not the user's concern
-            warnings.simplefilter("ignore")
-            quantized = torch.ao.quantization.quantize_dynamic(
-                torch.nn.Sequential(linear), {torch.nn.Linear}, dtype=torch.qint8
-            )[0]
-    except (AttributeError, ImportError, RuntimeError) as exc:
-        log.info("int8 vocabulary projection unavailable (%s); decoding without it", exc)
-        return
-
-    class Int8Projection(torch.nn.Module):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = quantized
-
-        def forward(self, hidden: Any) -> Any:
-            return self.inner(hidden.float())
-
-    model.proj_out = Int8Projection()
+_quiet_transformers = _QuietTransformers()
 
 
 class WhisperTranscriber:
-    """Loads a Whisper checkpoint once (lazily) and transcribes 16 kHz mono float32 arrays."""
+    """Loads a Whisper checkpoint once (lazily) and transcribes 16 kHz mono float32 arrays.
+
+    The process is left as it was found: the torch thread count and transformers' verbosity are set only
+    around this engine's own model calls.
+    """
 
     def __init__(self, options: TranscribeOptions) -> None:
         self.options = options
@@ -184,42 +169,41 @@ class WhisperTranscriber:
         self._processor: Any = None
         self._device = "cpu"
         self._dtype: Any = None
+        self._patches: tuple[str, ...] = ()
 
     @property
     def model_name(self) -> str:
         return self.options.model
+
+    @property
+    def applied_patches(self) -> tuple[str, ...]:
+        """The names of the speed patches in effect on the loaded model (see :mod:`ingest.whisper_patches`)."""
+        return self._patches
 
     def load(self) -> None:
         """Load the model and processor (idempotent). Raises ModelError with what to do if missing."""
         with self._lock:
             if self._model is not None:
                 return
-            import torch
-            import transformers
             from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-            # Per-call notices (max_new_tokens beside the config's max_length ...) are noise to a user.
-            transformers.logging.set_verbosity_error()
-            transformers.logging.disable_progress_bar()
+            from ingest import whisper_patches
 
             self._device = _pick_device(self.options.device)
             self._dtype = _pick_dtype(self.options.dtype, self._device)
-            if self._device == "cpu":
-                torch.set_num_threads(max(1, self.options.cpu_threads))
             source = resolve_whisper_model(self.options.model, allow_download=self.options.allow_download)
-            try:
-                processor = WhisperProcessor.from_pretrained(source)
-                model = WhisperForConditionalGeneration.from_pretrained(
-                    source, dtype=self._dtype, attn_implementation="sdpa"
-                )
-            except (OSError, ValueError) as exc:
-                raise ModelError(f"cannot load Whisper model {self.options.model!r}: {exc}") from exc
-            self._model = model.to(self._device).eval()
+            with self._model_call():
+                try:
+                    processor = WhisperProcessor.from_pretrained(source)
+                    model = WhisperForConditionalGeneration.from_pretrained(
+                        source, dtype=self._dtype, attn_implementation="sdpa"
+                    )
+                except (OSError, ValueError) as exc:
+                    raise ModelError(f"cannot load Whisper model {self.options.model!r}: {exc}") from exc
+                model = model.to(self._device).eval()
+                self._patches = whisper_patches.apply(model, int8_vocab=self.options.int8_vocab, device=self._device)
             self._processor = processor
-            _share_encoder_pass(self._model)
-            _cache_suppress_mask()
-            if self.options.int8_vocab and self._device == "cpu":
-                _quantize_vocab_projection(self._model)
+            self._model = model
 
     @property
     def batch_size(self) -> int:
@@ -229,14 +213,14 @@ class WhisperTranscriber:
         # about 275 MB more memory with Whisper base.
         return 8 if self._device == "cuda" else 4
 
-    def transcribe(
-        self,
-        audio: np.ndarray,
-        on_progress: ProgressFn | None = None,
-        on_segments: Callable[[list[Segment], str], None] | None = None,
-    ) -> Transcript:
-        """Transcribe a whole file's audio. ``on_progress`` gets the fraction of speech done, 0..1;
-        ``on_segments`` gets the clean segments so far (and the language) after each batch of windows."""
+    def stream(self, audio: np.ndarray) -> tuple[TranscriptionInfo, Iterator[SegmentBatch]]:
+        """Plan a whole file's transcription and return its info and a lazy iterator of segment batches.
+
+        Loading, speech detection, window planning and language detection happen here; decoding happens
+        as the iterator is advanced, one batch of :attr:`batch_size` windows per item. Leaving the loop
+        (or closing the iterator) stops the work. Audio with no speech plans no windows: the iterator
+        yields nothing. Across all batches the segments are those of :meth:`transcribe`.
+        """
         self.load()
         duration_s = audio.size / SAMPLE_RATE_HZ
         regions = detect_speech(audio, self.options.vad)
@@ -244,21 +228,45 @@ class WhisperTranscriber:
             regions, duration_s=duration_s, max_window_s=self.options.max_window_s, max_gap_s=self.options.max_gap_s
         )
         language = self._language_for(audio, windows)
-        total_s = sum(w.duration_s for w in windows) or 1.0
-        done_s = 0.0
-        segments: list[Segment] = []
+        # fsum: the running total after the last batch equals this total exactly, so progress ends at 1.0.
+        speech_s = math.fsum(w.duration_s for w in windows)
+        info = TranscriptionInfo(language=language, duration_s=duration_s, speech_s=speech_s, windows=len(windows))
+        return info, self._batches(audio, windows, language, speech_s or 1.0)
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        """Transcribe a whole file's audio at once (:meth:`stream`, consumed)."""
+        info, batches = self.stream(audio)
+        return Transcript(segments=[s for batch in batches for s in batch.segments], language=info.language)
+
+    def _batches(
+        self, audio: np.ndarray, windows: Sequence[SpeechWindow], language: str, total_s: float
+    ) -> Iterator[SegmentBatch]:
+        last_end_s = 0.0
         for i in range(0, len(windows), self.batch_size):
             batch = windows[i : i + self.batch_size]
-            segments.extend(self._transcribe_batch(audio, batch, language))
-            done_s += sum(w.duration_s for w in batch)
-            # Hand the segments over first, so that progress, once reported, includes what was indexed.
-            if on_segments is not None and i + self.batch_size < len(windows):
-                on_segments(enforce_monotonic(segments), language)
-            if on_progress is not None:
-                on_progress(min(1.0, done_s / total_s))
-        if on_progress is not None:
-            on_progress(1.0)
-        return Transcript(segments=enforce_monotonic(segments), language=language)
+            segments, last_end_s = clean_segments(self._transcribe_batch(audio, batch, language), last_end_s=last_end_s)
+            done_s = math.fsum(w.duration_s for w in windows[: i + len(batch)])
+            yield SegmentBatch(segments=tuple(segments), done_s=done_s, total_s=total_s)
+
+    @contextmanager
+    def _model_call(self) -> Iterator[None]:
+        """Our thread count and a quiet transformers for the length of one model call, then as before.
+
+        The torch thread count belongs to the calling thread, so each call sets and restores its own.
+        """
+        import torch
+
+        with _quiet_transformers():
+            before = torch.get_num_threads()
+            wanted = max(1, self.options.cpu_threads) if self._device == "cpu" else before
+            if wanted != before:
+                torch.set_num_threads(wanted)
+            try:
+                with torch.inference_mode():
+                    yield
+            finally:
+                if torch.get_num_threads() != before:
+                    torch.set_num_threads(before)
 
     def _slice(self, audio: np.ndarray, window: SpeechWindow) -> np.ndarray:
         return audio[int(window.start_s * SAMPLE_RATE_HZ) : int(window.end_s * SAMPLE_RATE_HZ)]
@@ -277,22 +285,18 @@ class WhisperTranscriber:
             return self.options.language
         if not windows:
             return "en"
-        import torch
-
-        with torch.inference_mode():
+        with self._model_call():
             lang_ids = self._model.detect_language(self._features(audio, windows[:3]))
         id_to_lang: dict[int, str] = {int(v): str(k).strip("<|>") for k, v in gen.lang_to_id.items()}
         votes = Counter(id_to_lang.get(int(t), "en") for t in lang_ids.flatten().tolist())
         return votes.most_common(1)[0][0]
 
     def _transcribe_batch(self, audio: np.ndarray, windows: Sequence[SpeechWindow], language: str) -> list[Segment]:
-        import torch
-
         gen = self._model.generation_config
         kwargs: dict[str, Any] = {}
         if getattr(gen, "is_multilingual", False):
             kwargs.update(language=language, task="transcribe")
-        with torch.inference_mode():
+        with self._model_call():
             out = self._model.generate(
                 self._features(audio, windows),
                 return_timestamps=True,

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from ingest.types import Segment, SpeechWindow
 
-__all__ = ["enforce_monotonic", "plan_windows"]
+__all__ = ["clean_segments", "enforce_monotonic", "plan_windows"]
 
 
 def _split_long(start_s: float, end_s: float, max_s: float) -> list[tuple[float, float]]:
@@ -61,16 +61,28 @@ def plan_windows(
     return windows
 
 
-def enforce_monotonic(segments: Sequence[Segment], *, min_duration_s: float = 0.02) -> list[Segment]:
-    """Drop empty segments and make times non-decreasing: each starts no earlier than the last ended."""
+def clean_segments(
+    segments: Iterable[Segment], *, last_end_s: float = 0.0, min_duration_s: float = 0.02
+) -> tuple[list[Segment], float]:
+    """Clean the next segments of a transcript that so far ends at ``last_end_s``.
+
+    Segments with no letter or digit are dropped; each kept one starts no earlier than the previous one
+    ended and lasts at least ``min_duration_s``; times are rounded to the millisecond. Returns the clean
+    segments and the end to pass with the next ones (unrounded, so that cleaning a transcript piece by
+    piece gives exactly what cleaning it whole gives).
+    """
     out: list[Segment] = []
-    last_end = 0.0
     for seg in segments:
         text = seg.text.strip()
         if not text or not any(ch.isalnum() for ch in text):
             continue
-        start = max(seg.start_s, last_end)
+        start = max(seg.start_s, last_end_s)
         end = max(seg.end_s, start + min_duration_s)
         out.append(Segment(round(start, 3), round(end, 3), text))
-        last_end = end
-    return out
+        last_end_s = end
+    return out, last_end_s
+
+
+def enforce_monotonic(segments: Sequence[Segment], *, min_duration_s: float = 0.02) -> list[Segment]:
+    """Drop empty segments and make times non-decreasing: each starts no earlier than the last ended."""
+    return clean_segments(segments, min_duration_s=min_duration_s)[0]

