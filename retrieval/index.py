@@ -27,7 +27,9 @@ PIPELINE_VERSION = "1"
 DENSE = "dense"
 SPARSE = "sparse"
 _NAMESPACE = uuid.UUID("6f1c5a52-3f0e-4d8e-9a53-8d1f4a0b7c11")
-_FILTER_FIELDS = {"media_id": "keyword", "kind": "keyword", "language": "keyword", "collection": "keyword"}
+# Payload keys that SearchFilters match, indexed on a server. Points written by earlier versions may also
+# carry a "collection" key (a per-media tag that nothing ever set); reading ignores it.
+_FILTER_FIELDS = ("media_id", "kind", "language")
 
 
 def point_id(media_id: str, index: int, version: str = PIPELINE_VERSION) -> str:
@@ -89,7 +91,6 @@ def _payload(p: Passage, embed_model: str) -> dict[str, Any]:
         "kind": p.kind,
         "language": p.language,
         "created_at": p.created_at,
-        "collection": p.collection,
         "embed_model": embed_model,
         "pipeline": PIPELINE_VERSION,
         "seg_vecs": _encode_vectors(p.segment_vectors),
@@ -125,7 +126,6 @@ def _passage(payload: dict[str, Any]) -> Passage:
         kind=payload["kind"],
         language=payload["language"],
         created_at=float(payload["created_at"]),
-        collection=payload.get("collection"),
         segment_vectors=_decode_vectors(payload.get("seg_vecs"), len(payload["seg_starts"])),
     )
 
@@ -205,9 +205,8 @@ class QdrantPassageIndex:
             on_disk_payload=self.config.on_disk or None,
         )
         if self._server:
-            for field, schema in {**_FILTER_FIELDS, "embed_model": "keyword"}.items():
-                self._call(self._client.create_payload_index, name, field, field_schema=schema)
-            self._call(self._client.create_payload_index, name, "created_at", field_schema="float")
+            for field in (*_FILTER_FIELDS, "embed_model"):
+                self._call(self._client.create_payload_index, name, field, field_schema="keyword")
 
     def upsert(
         self, passages: Sequence[Passage], dense: np.ndarray, sparse: Sequence[SparseVector], embed_model: str
@@ -242,6 +241,11 @@ class QdrantPassageIndex:
     def drop(self) -> None:
         if self._exists():
             self._call(self._client.delete_collection, self.config.collection)
+
+    def check(self) -> None:
+        """Raise IndexUnavailableError (server down) unless the index answers; the embedded folder's lock
+        was taken when this object was made (IndexLockedError)."""
+        self._exists()
 
     def count(self, media_id: str | None = None) -> int:
         if not self._exists():
@@ -286,16 +290,10 @@ class QdrantPassageIndex:
         from qdrant_client import models
 
         must: list[Any] = []
-        for field in ("media_id", "kind", "language", "collection"):
+        for field in _FILTER_FIELDS:
             value = getattr(filters, field)
             if value:
                 must.append(models.FieldCondition(key=field, match=models.MatchValue(value=value)))
-        if filters.created_from is not None or filters.created_to is not None:
-            must.append(
-                models.FieldCondition(
-                    key="created_at", range=models.Range(gte=filters.created_from, lte=filters.created_to)
-                )
-            )
         return models.Filter(must=must) if must else None
 
     def search(

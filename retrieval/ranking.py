@@ -1,8 +1,9 @@
 """Pure ranking: passage hits into moments.
 
-Hits of one media item whose time ranges overlap or touch merge into one moment; each moment starts at
-the sentence of its best-matching segment (not at the passage window's start); at most N moments per media item; the
-snippet carries character offsets of the matched words.
+Hits of one media item whose time ranges overlap or touch merge into one cluster; each cluster's segments
+are scored against the query and the clusters reranked by blending the index's fused rank with their best
+segment; each moment starts at the sentence of its best-matching segment (not at the passage window's
+start); at most N moments per media item; the snippet carries character offsets of the matched words.
 """
 
 from __future__ import annotations
@@ -10,22 +11,28 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-from retrieval.query import ParsedQuery
+from retrieval.query import ParsedQuery, contains_phrases
 from retrieval.text import ends_sentence, normalize, sentences, stem, tokens_with_offsets
 from retrieval.types import Hit, Moment
 
 __all__ = [
     "Cluster",
+    "RankedCluster",
+    "SegmentT",
     "build_moment",
     "cluster_segments",
+    "distinct_moments",
     "highlight_offsets",
     "lexical_score",
     "merge_hits",
+    "rerank",
+    "score_segment",
     "select_clusters",
 ]
 
-SegmentT = tuple[float, float, str]
+SegmentT = tuple[float, float, str]  # (start_s, end_s, text) of one transcript segment
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,68 @@ def _cluster(media_id: str, hits: list[Hit]) -> Cluster:
     )
 
 
-def select_clusters(clusters: Sequence[Cluster], *, limit: int, max_per_media: int) -> list[Cluster]:
-    taken: list[Cluster] = []
+@dataclass(frozen=True)
+class RankedCluster:
+    """A cluster with its final score and the evidence behind it: its segments in time order and the
+    query's score for each (the same order)."""
+
+    score: float
+    cluster: Cluster
+    segments: tuple[SegmentT, ...]
+    segment_scores: tuple[float, ...]
+
+    @property
+    def media_id(self) -> str:
+        return self.cluster.media_id
+
+
+def score_segment(text: str, query: ParsedQuery, similarity: float, *, lexical_weight: float) -> float:
+    """How well one segment answers the query: its semantic similarity plus ``lexical_weight`` times its
+    term overlap, the overlap halved when the segment misses a quoted phrase (the phrase may lie in a
+    neighbouring segment of the same passage, which passed the phrase filter as a whole)."""
+    lexical = lexical_score(text, query)
+    if query.phrases and not contains_phrases(text, query.phrases):
+        lexical *= 0.5
+    return similarity + lexical_weight * lexical
+
+
+def rerank(
+    clusters: Sequence[Cluster],
+    segments: Sequence[Sequence[SegmentT]],
+    segment_scores: Sequence[Sequence[float]],
+    *,
+    segment_weight: float,
+    semantic: bool = True,
+) -> list[RankedCluster]:
+    """Clusters best first, each scored by its fused rank (its score over the best cluster's) blended with
+    its best segment score: ``(1 - segment_weight) * fused + segment_weight * max(segment_scores)``.
+
+    The blend lets a cluster whose single best sentence answers the query overtake one that the index
+    ranked higher for its passage as a whole. Without semantic scores (keyword mode) the segment scores
+    hold only term overlap, which the fused rank already is, so the fused rank alone orders the clusters;
+    the segment scores still choose each moment's best sentence. Ties keep the input order.
+    """
+    top_score = max((c.score for c in clusters), default=1.0) or 1.0
+    ranked: list[RankedCluster] = []
+    for cluster, segs, scores in zip(clusters, segments, segment_scores, strict=True):
+        fused = cluster.score / top_score
+        score = fused if not semantic else (1 - segment_weight) * fused + (segment_weight * max(scores))
+        ranked.append(RankedCluster(score=score, cluster=cluster, segments=tuple(segs), segment_scores=tuple(scores)))
+    return sorted(ranked, key=lambda r: -r.score)
+
+
+class _OfMedia(Protocol):
+    @property
+    def media_id(self) -> str: ...
+
+
+_C = TypeVar("_C", bound=_OfMedia)
+
+
+def select_clusters(clusters: Sequence[_C], *, limit: int, max_per_media: int) -> list[_C]:
+    """The first ``limit`` clusters, in their given order, skipping any beyond ``max_per_media`` of one
+    media item (so one long recording cannot fill the whole page)."""
+    taken: list[_C] = []
     per_media: dict[str, int] = defaultdict(int)
     for c in clusters:
         if per_media[c.media_id] >= max_per_media:
@@ -127,21 +194,15 @@ def highlight_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     return merged
 
 
-def build_moment(
-    cluster: Cluster,
-    segments: Sequence[SegmentT],
-    segment_scores: Sequence[float],
-    query: ParsedQuery,
-    *,
-    snippet_chars: int = 240,
-) -> Moment:
-    """A moment starting where the sentence of the best-scoring segment starts, its snippet running on to
-    ``snippet_chars``.
+def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: int = 240) -> Moment:
+    """A moment scored ``ranked.score``, starting where the sentence of the best-scoring segment starts,
+    its snippet running on to ``snippet_chars``.
 
     When the best segment continues a sentence begun in the segment before it (Whisper cuts at pauses,
     not at sentence ends), the moment starts at that sentence's first word, its time estimated from its
     character position in the earlier segment, so the player does not open mid-sentence.
     """
+    segments, segment_scores = ranked.segments, ranked.segment_scores
     best = max(range(len(segments)), key=lambda i: (segment_scores[i], -i))
     parts: list[str] = []
     start_s = segments[best][0]
@@ -161,15 +222,25 @@ def build_moment(
         length += len(text) + 1
         end_s = end
     text = " ".join(parts)
-    p = cluster.hits[0].passage
+    p = ranked.cluster.hits[0].passage
     return Moment(
-        media_id=cluster.media_id,
+        media_id=ranked.media_id,
         title=p.title,
         filename=p.filename,
         kind=p.kind,
         start=round(start_s, 2),
         end=round(end_s, 2),
-        score=round(cluster.score, 6),
+        score=round(ranked.score, 6),
         text=text,
         highlights=highlight_offsets(text, query),
     )
+
+
+def distinct_moments(moments: Sequence[Moment], *, min_gap_s: float = 1.0) -> list[Moment]:
+    """``moments`` in order, less any that starts within ``min_gap_s`` of an earlier one of the same media
+    item (two clusters can snap to the same sentence start)."""
+    kept: list[Moment] = []
+    for moment in moments:
+        if not any(m.media_id == moment.media_id and abs(m.start - moment.start) < min_gap_s for m in kept):
+            kept.append(moment)
+    return kept

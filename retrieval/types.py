@@ -29,7 +29,6 @@ class Passage:
     kind: str
     language: str
     created_at: float
-    collection: str | None = None
     # One unit vector per segment (same embedder as the passage), so search can find the best sentence
     # of a hit without embedding anything at query time. None for points indexed without them.
     segment_vectors: np.ndarray | None = field(default=None, compare=False, repr=False)
@@ -53,12 +52,11 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchFilters:
+    """Restrict a search to passages whose payload matches every field that is set."""
+
     media_id: str | None = None
     kind: str | None = None
     language: str | None = None
-    collection: str | None = None
-    created_from: float | None = None
-    created_to: float | None = None
 
 
 @dataclass(frozen=True)
@@ -74,23 +72,3 @@ class Moment:
     score: float
     text: str
     highlights: list[tuple[int, int]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        # Whole seconds, rounded down: the player starts at or just before the moment, never after it.
-        return f"/watch/{self.media_id}?t={int(self.start)}"
-
-    def as_dict(self) -> dict[str, object]:
-        """The ``/api/search`` result shape from the interface contract."""
-        return {
-            "media_id": self.media_id,
-            "title": self.title,
-            "filename": self.filename,
-            "kind": self.kind,
-            "start": self.start,
-            "end": self.end,
-            "score": self.score,
-            "text": self.text,
-            "highlights": [list(h) for h in self.highlights],
-            "url": self.url,
-        }

@@ -9,7 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServicesDep
 from api.schemas import SearchResponse
-from retrieval.types import SearchFilters
+from retrieval.search import MAX_LIMIT, MAX_QUERY_CHARS
+from retrieval.types import SearchFilters, SearchMode
 
 router = APIRouter(prefix="/api", tags=["search"])
 
@@ -17,14 +18,16 @@ router = APIRouter(prefix="/api", tags=["search"])
 @router.get("/search", response_model=SearchResponse, summary="Ranked moments for a query")
 async def search(
     services: ServicesDep,
-    q: Annotated[str, Query(min_length=1, max_length=1000, description='What was said; "quoted phrases" must match')],
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    mode: Literal["hybrid", "semantic", "keyword"] = "hybrid",
+    q: Annotated[
+        str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description='What was said; "quoted phrases" must match')
+    ],
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+    mode: SearchMode = "hybrid",
     media_id: Annotated[str | None, Query(max_length=64)] = None,
     kind: Literal["audio", "video"] | None = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
 ) -> SearchResponse:
     filters = SearchFilters(media_id=media_id or None, kind=kind, language=language or None)
-    searcher = services.searcher()
+    searcher = services.searcher
     result = await run_in_threadpool(searcher.search, q, limit=limit, mode=mode, filters=filters)
-    return SearchResponse.model_validate(result.as_dict())
+    return SearchResponse.of(result)

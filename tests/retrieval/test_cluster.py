@@ -18,7 +18,7 @@ from retrieval.index import IndexConfig, QdrantPassageIndex
 from retrieval.search import Searcher
 from retrieval.sparse import document_vector
 from tests.conftest import CACHE
-from tests.retrieval.test_index import QUERIES, TEXTS, _passage
+from tests.retrieval.test_index import QUERIES, TEXTS, make_passage
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,8 @@ def test_search_survives_losing_a_peer(cluster: list[QdrantProcess]) -> None:
     for n, start in enumerate((0.0, 100.0, 200.0)):  # several passages per media, spread over the shards
         for media_id, sentences in TEXTS.items():
             words = ["first", "second", "third"][n]
-            p = _passage(media_id, "video", [f"This is the {words} part about {media_id}.", *sentences], start=start)
+            said = [f"This is the {words} part about {media_id}.", *sentences]
+            p = make_passage(media_id, "video", said, start=start)
             p = type(p)(**{**p.__dict__, "index": int(start // 100)})
             index.upsert([p], embedder.embed_documents([p.text]), [document_vector(p.text)], embedder.model_id)
     with urllib.request.urlopen(f"{cluster[0].url}/collections/moments/cluster", timeout=5) as r:

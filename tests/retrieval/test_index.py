@@ -44,7 +44,8 @@ def embedder() -> SentenceTransformerEmbedder:
     return e
 
 
-def _passage(media_id: str, kind: str, sentences: list[str], start: float = 100.0) -> Passage:
+def make_passage(media_id: str, kind: str, sentences: list[str], start: float = 100.0) -> Passage:
+    """A one-window passage of ``sentences``, 8 s each (shared with the cluster test)."""
     offsets, pos = [], 0
     for s in sentences:
         offsets.append(pos)
@@ -69,7 +70,7 @@ def _passage(media_id: str, kind: str, sentences: list[str], start: float = 100.
 def _fill(idx: QdrantPassageIndex, embedder: SentenceTransformerEmbedder) -> QdrantPassageIndex:
     idx.ensure_collection(embedder.dimension)
     for media_id, sentences in TEXTS.items():
-        p = _passage(media_id, "audio" if media_id == "bread" else "video", sentences)
+        p = make_passage(media_id, "audio" if media_id == "bread" else "video", sentences)
         idx.upsert([p], embedder.embed_documents([p.text]), [document_vector(p.text)], embedder.model_id)
     return idx
 
@@ -130,9 +131,28 @@ def test_server_collection_uses_the_configured_layout(
     info = QdrantClient(url=qdrant_server.url).get_collection(name)
     assert info.config.params.shard_number == 2
     assert info.config.params.on_disk_payload is True
-    assert {"media_id", "kind", "language", "collection", "created_at", "embed_model"} <= set(info.payload_schema)
+    assert set(info.payload_schema) == {"media_id", "kind", "language", "embed_model"}  # the filtered fields
     idx.drop()
     idx.close()
+
+
+def test_points_written_with_a_collection_tag_still_read(
+    qdrant_server: QdrantProcess, embedder: SentenceTransformerEmbedder
+) -> None:
+    """Earlier versions stored a per-media "collection" key in each payload; it is ignored now."""
+    from qdrant_client import QdrantClient, models
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    idx = _fill(QdrantPassageIndex(IndexConfig(url=qdrant_server.url, collection=name)), embedder)
+    client = QdrantClient(url=qdrant_server.url)
+    client.set_payload(name, payload={"collection": "talks"}, points=models.Filter(), wait=True)
+    try:
+        moments = Searcher(embedder, idx).search("bees", filters=SearchFilters(kind="video")).moments
+        assert moments[0].media_id == "bees"
+    finally:
+        client.close()
+        idx.drop()
+        idx.close()
 
 
 def test_unreachable_server_is_a_clear_error_after_bounded_retries() -> None:
@@ -178,7 +198,7 @@ def test_upserting_again_keeps_the_count_and_delete_removes_one_media(
     index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder
 ) -> None:
     assert index.count() == 3
-    p = _passage("bees", "video", TEXTS["bees"])
+    p = make_passage("bees", "video", TEXTS["bees"])
     index.upsert([p], embedder.embed_documents([p.text]), [document_vector(p.text)], embedder.model_id)
     assert index.count() == 3
     index.delete_media("bees")

@@ -1,14 +1,25 @@
-"""Pure retrieval logic: terms, sparse vectors, query parsing, grouping into moments, highlights."""
+"""Pure retrieval logic: terms, sparse vectors, query parsing, grouping, reranking into moments, highlights."""
 
 from __future__ import annotations
 
 import pytest
 
 from retrieval.query import contains_phrases, parse_query
-from retrieval.ranking import build_moment, cluster_segments, highlight_offsets, merge_hits, select_clusters
+from retrieval.ranking import (
+    Cluster,
+    RankedCluster,
+    build_moment,
+    cluster_segments,
+    distinct_moments,
+    highlight_offsets,
+    merge_hits,
+    rerank,
+    score_segment,
+    select_clusters,
+)
 from retrieval.sparse import document_vector, query_vector, term_id
 from retrieval.text import stem, terms
-from retrieval.types import Hit, Passage
+from retrieval.types import Hit, Moment, Passage
 
 
 def test_stemming_joins_inflections() -> None:
@@ -58,6 +69,10 @@ def _passage(media: str, index: int, start: float, segs: list[str]) -> Passage:
     )
 
 
+def _ranked(cluster: Cluster, segment_scores: list[float]) -> RankedCluster:
+    return RankedCluster(cluster.score, cluster, tuple(cluster_segments(cluster)), tuple(segment_scores))
+
+
 def test_overlapping_hits_merge_but_distant_ones_stay_apart() -> None:
     a0 = _passage("a", 0, 0, ["one", "two", "three"])
     a1 = _passage("a", 1, 20, ["three", "four", "five"])  # overlaps a0 by 10 of 30 s
@@ -79,27 +94,25 @@ def test_moment_starts_at_best_segment_with_highlights() -> None:
     cluster = merge_hits([Hit(p, 0.5)])[0]
     q = parse_query("bridges collapse")
     segs = cluster_segments(cluster)
-    moment = build_moment(cluster, segs, [0.1, 0.9, 0.3], q)
+    moment = build_moment(RankedCluster(0.75, cluster, tuple(segs), (0.1, 0.9, 0.3)), q)
     assert moment.start == 110
     assert moment.text.startswith("Then the bridge collapsed.")
     assert [moment.text[s:e] for s, e in moment.highlights] == ["bridge", "collapsed"]
-    assert moment.url == "/watch/a?t=110"
-    d = moment.as_dict()
-    assert set(d) == {"media_id", "title", "filename", "kind", "start", "end", "score", "text", "highlights", "url"}
+    assert (moment.media_id, moment.title, moment.score) == ("a", "T a", 0.75)  # the reranked score
 
 
 def test_moment_starts_where_the_sentence_of_its_best_segment_starts() -> None:
     # Segments 100-109, 110-119, 120-129: the best one continues a sentence begun halfway into the one before.
     p = _passage("a", 0, 100, ["It rained. The old bridge over", "the river collapsed in 1953.", "Nobody was hurt."])
     cluster = merge_hits([Hit(p, 0.5)])[0]
-    moment = build_moment(cluster, cluster_segments(cluster), [0.1, 0.9, 0.3], parse_query("bridge collapse"))
+    moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("bridge collapse"))
     assert moment.text.startswith("The old bridge over the river collapsed in 1953.")
     # "The old bridge over" is the last 19 of the first segment's 30 characters: 9 s * 11/30 in.
     assert moment.start == pytest.approx(103.3, abs=0.01)
     # After a finished sentence, or across a long pause, the moment starts at the best segment itself.
     done = _passage("b", 0, 100, ["It rained all day.", "The bridge collapsed.", "Nobody was hurt."])
     cluster = merge_hits([Hit(done, 0.5)])[0]
-    moment = build_moment(cluster, cluster_segments(cluster), [0.1, 0.9, 0.3], parse_query("bridge"))
+    moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("bridge"))
     assert moment.start == 110
 
 
@@ -107,3 +120,86 @@ def test_phrase_highlight_spans_the_whole_phrase() -> None:
     text = "They did the waggle dance, then a dance."
     spans = highlight_offsets(text, parse_query('"waggle dance"'))
     assert [text[s:e] for s, e in spans] == ["waggle dance", "dance"]
+
+
+def _clusters(*scores: tuple[str, float]) -> list[Cluster]:
+    """One single-passage cluster per (media, index score), far apart in time, in the given order."""
+    passages = [_passage(media, i, 100.0 * i, ["x"]) for i, (media, _) in enumerate(scores)]
+    return [
+        Cluster(p.media_id, (Hit(p, score),), score, p.start_s, p.end_s)
+        for p, (_, score) in zip(passages, scores, strict=True)
+    ]
+
+
+def _segs(clusters: list[Cluster]) -> list[list[tuple[float, float, str]]]:
+    return [cluster_segments(c) for c in clusters]
+
+
+def test_rerank_blends_the_fused_rank_with_the_best_segment() -> None:
+    # RRF-sized scores: the fused rank is relative to the best cluster (1.0 and 0.5 here).
+    clusters = _clusters(("a", 0.032), ("b", 0.016))
+    ranked = rerank(clusters, _segs(clusters), [[0.2, 0.1], [0.9, 0.0]], segment_weight=0.5)
+    # b's best sentence answers much better: 0.5 * 0.5 + 0.5 * 0.9 = 0.7 beats 0.5 * 1.0 + 0.5 * 0.2 = 0.6.
+    assert [r.media_id for r in ranked] == ["b", "a"]
+    assert [r.score for r in ranked] == [pytest.approx(0.7), pytest.approx(0.6)]
+    assert [r.segment_scores for r in ranked] == [(0.9, 0.0), (0.2, 0.1)]
+    assert ranked[0].cluster is clusters[1] and ranked[0].segments == tuple(cluster_segments(clusters[1]))
+    # A lighter segment weight lets the fused rank win: 0.8 + 0.2 * 0.2 = 0.84 against 0.4 + 0.2 * 0.9 = 0.58.
+    light = rerank(clusters, _segs(clusters), [[0.2, 0.1], [0.9, 0.0]], segment_weight=0.2)
+    assert [r.media_id for r in light] == ["a", "b"]
+    assert [r.score for r in light] == [pytest.approx(0.84), pytest.approx(0.58)]
+
+
+def test_rerank_keeps_the_fused_order_at_weight_zero_and_in_keyword_mode() -> None:
+    clusters = _clusters(("a", 0.9), ("b", 0.6), ("c", 0.3))
+    scores = [[0.0], [0.5], [5.0]]  # segments that would reverse the order if they counted
+    for ranked in (
+        rerank(clusters, _segs(clusters), scores, segment_weight=0.0),
+        rerank(clusters, _segs(clusters), scores, segment_weight=0.5, semantic=False),
+    ):
+        assert [r.media_id for r in ranked] == ["a", "b", "c"]
+        assert [r.score for r in ranked] == [pytest.approx(1.0), pytest.approx(2 / 3), pytest.approx(1 / 3)]
+        assert [r.segment_scores for r in ranked] == [(0.0,), (0.5,), (5.0,)]  # still there to pick the sentence
+
+
+def test_rerank_ties_keep_their_order_and_inputs_stay_untouched() -> None:
+    clusters = _clusters(("a", 0.5), ("b", 0.5), ("c", 0.5))
+    segments, scores = _segs(clusters), [[0.3], [0.3], [0.3]]
+    before = (list(clusters), [list(s) for s in segments], [list(s) for s in scores])
+    assert [r.media_id for r in rerank(clusters, segments, scores, segment_weight=0.5)] == ["a", "b", "c"]
+    backwards = rerank(clusters[::-1], segments[::-1], scores[::-1], segment_weight=0.5)
+    assert [r.media_id for r in backwards] == ["c", "b", "a"]
+    assert (clusters, segments, scores) == before
+    assert [c.score for c in clusters] == [0.5, 0.5, 0.5]  # the blended score lives on RankedCluster only
+    assert rerank([], [], [], segment_weight=0.5) == []
+    with pytest.raises(ValueError, match="zip"):
+        rerank(clusters, segments, scores[:2], segment_weight=0.5)
+
+
+def test_selection_caps_moments_per_media_in_rank_order() -> None:
+    clusters = _clusters(("a", 0.9), ("a", 0.8), ("b", 0.7), ("a", 0.6), ("c", 0.5))
+    ranked = rerank(clusters, _segs(clusters), [[0.0]] * 5, segment_weight=0.0)
+    taken = select_clusters(ranked, limit=3, max_per_media=2)
+    assert [(r.media_id, r.cluster.hits[0].passage.index) for r in taken] == [("a", 0), ("a", 1), ("b", 2)]
+    assert all(any(t is r for r in ranked) for t in taken)  # the ranked values themselves, not copies
+    everything = select_clusters(ranked, limit=10, max_per_media=1)
+    assert [r.media_id for r in everything] == ["a", "b", "c"]
+
+
+def test_segment_score_is_similarity_plus_weighted_overlap_halved_without_the_phrase() -> None:
+    q = parse_query('bridge "stone arch"')  # five parts: three terms, and the phrase counted twice
+    assert score_segment("the stone arch of the bridge", q, 0.5, lexical_weight=0.2) == pytest.approx(0.5 + 0.2)
+    # One term of five parts, halved for the missing phrase.
+    assert score_segment("the bridge", q, 0.5, lexical_weight=0.2) == pytest.approx(0.5 + 0.2 * (1 / 5) / 2)
+    assert score_segment("the bridge", parse_query("bridge"), 0.0, lexical_weight=0.2) == pytest.approx(0.2)
+    assert score_segment("nothing here", q, 0.25, lexical_weight=0.2) == 0.25
+
+
+def test_moments_that_start_at_the_same_second_of_one_media_are_kept_once() -> None:
+    def moment(media_id: str, start: float) -> Moment:
+        return Moment(media_id, "T", "f.mp4", "video", start, start + 5, 0.5, "text")
+
+    moments = [moment("a", 10.0), moment("a", 10.6), moment("b", 10.0), moment("a", 11.0), moment("a", 9.2)]
+    kept = distinct_moments(moments)
+    assert [(m.media_id, m.start) for m in kept] == [("a", 10.0), ("b", 10.0), ("a", 11.0)]
+    assert len(moments) == 5
