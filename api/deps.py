@@ -9,8 +9,9 @@ from fastapi import Depends, Request
 from api.services import Services
 from api.settings import Settings
 from ingest.jobs import JobRunner
+from ingest.library import Library
 
-__all__ = ["RunnerDep", "ServicesDep", "SettingsDep"]
+__all__ = ["LibraryDep", "RunnerDep", "ServicesDep", "SettingsDep"]
 
 
 def get_services(request: Request) -> Services:
@@ -28,6 +29,12 @@ def get_runner(request: Request) -> JobRunner:
     return runner
 
 
+def get_library(request: Request) -> Library:
+    services: Services = request.app.state.services
+    return services.library
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+LibraryDep = Annotated[Library, Depends(get_library)]

@@ -16,16 +16,24 @@ from ingest.errors import (
     CatalogError,
     CorruptMediaError,
     EmptyMediaError,
+    FetchError,
     IngestError,
+    JobCanceledError,
+    JobFinishedError,
+    MediaError,
     MediaTooLongError,
     ModelError,
+    PathRefusedError,
+    SourceRefusedError,
+    UnknownJobError,
     UnknownMediaError,
     UnsupportedMediaError,
+    UrlRefusedError,
+    WorkAbandonedError,
 )
-from ingest.fetch import FetchError, UrlRefusedError
-from ingest.library import PathRefusedError
 from retrieval.errors import (
     EmbeddingModelError,
+    IndexAccessError,
     IndexLockedError,
     IndexMismatchError,
     IndexUnavailableError,
@@ -33,28 +41,45 @@ from retrieval.errors import (
     RetrievalError,
 )
 
-__all__ = ["error_body", "install_error_handlers"]
+__all__ = ["STATUS", "error_body", "install_error_handlers", "status_of"]
 
 log = logging.getLogger("moments.api")
 
-# Most specific first.
-_STATUS: list[tuple[type[Exception], int, str]] = [
+# Every class of both error trees, most specific first (tests/api/test_errors.py keeps it complete).
+STATUS: list[tuple[type[Exception], int, str]] = [
     (UnknownMediaError, 404, "not_found"),
+    (UnknownJobError, 404, "not_found"),
+    (JobFinishedError, 409, "job_finished"),
+    (CatalogError, 409, "catalog_conflict"),
     (UnsupportedMediaError, 415, "unsupported_media"),
     (CorruptMediaError, 422, "corrupt_media"),
     (EmptyMediaError, 422, "empty_media"),
     (MediaTooLongError, 413, "media_too_long"),
+    (MediaError, 422, "bad_media"),
     (PathRefusedError, 403, "path_refused"),
     (UrlRefusedError, 400, "url_refused"),
+    (SourceRefusedError, 403, "source_refused"),
     (FetchError, 422, "fetch_failed"),
     (ModelError, 503, "model_unavailable"),
-    (CatalogError, 409, "catalog_conflict"),
+    (JobCanceledError, 409, "job_canceled"),
+    (WorkAbandonedError, 409, "job_taken_over"),
+    (IngestError, 400, "bad_request"),
     (QueryError, 400, "bad_query"),
     (IndexMismatchError, 409, "index_mismatch"),
     (IndexUnavailableError, 503, "index_unavailable"),
     (IndexLockedError, 503, "index_locked"),
+    (IndexAccessError, 503, "index_unavailable"),
     (EmbeddingModelError, 503, "model_unavailable"),
+    (RetrievalError, 400, "bad_request"),
 ]
+
+
+def status_of(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and error code of a domain error (500 for one that is in neither tree)."""
+    for cls, status, code in STATUS:
+        if isinstance(exc, cls):
+            return status, code
+    return 500, "internal_error"
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -62,10 +87,8 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
 
 
 def _domain(_request: Request, exc: Exception) -> JSONResponse:
-    for cls, status, code in _STATUS:
-        if isinstance(exc, cls):
-            return JSONResponse(error_body(code, str(exc)), status_code=status)
-    return JSONResponse(error_body("bad_request", str(exc)), status_code=400)
+    status, code = status_of(exc)
+    return JSONResponse(error_body(code, str(exc)), status_code=status)
 
 
 def _http(_request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,8 @@ from typing import Literal, cast
 from pydantic import BaseModel, Field
 
 from ingest.catalog import JobRecord, MediaRecord
+from retrieval.search import SearchResult
+from retrieval.types import Moment
 
 __all__ = [
     "IngestAccepted",
@@ -35,11 +37,33 @@ class MomentPublic(BaseModel):
     highlights: list[tuple[int, int]] = Field(description="Character offsets [from, to) of matched words in text.")
     url: str = Field(description="/watch/<media_id>?t=<start seconds>")
 
+    @classmethod
+    def of(cls, m: Moment) -> MomentPublic:
+        """The contract's shape of a retrieved moment, with the link that opens the player at it."""
+        return cls(
+            media_id=m.media_id,
+            title=m.title,
+            filename=m.filename,
+            kind=m.kind,
+            start=m.start,
+            end=m.end,
+            score=m.score,
+            text=m.text,
+            highlights=list(m.highlights),
+            # Whole seconds, rounded down: the player starts at or just before the moment, never after it.
+            url=f"/watch/{m.media_id}?t={int(m.start)}",
+        )
+
 
 class SearchResponse(BaseModel):
     query: str
     took_ms: float
     results: list[MomentPublic]
+
+    @classmethod
+    def of(cls, result: SearchResult) -> SearchResponse:
+        """The ``/api/search`` response for a search result."""
+        return cls(query=result.query, took_ms=result.took_ms, results=[MomentPublic.of(m) for m in result.moments])
 
 
 class MediaPublic(BaseModel):
@@ -80,7 +104,8 @@ class JobPublic(BaseModel):
     progress: float = Field(ge=0, le=1)
     eta_s: float | None
     error: str | None
-    source: str
+    source: str = Field(description='The URL, "upload:<file name>", or "path" for a file under a library root.')
+    source_kind: Literal["upload", "url", "path"]
     title: str | None
     attempts: int
     created_at: float
@@ -88,7 +113,8 @@ class JobPublic(BaseModel):
 
     @classmethod
     def of(cls, j: JobRecord) -> JobPublic:
-        source = j.source if j.source.startswith(("http://", "https://", "upload:")) else "path"
+        # A library path is not shown: it would tell any reader of the API the server's folder layout.
+        source = "path" if j.source_kind == "path" else j.source
         return cls(
             id=j.id,
             media_id=j.media_id,
@@ -98,6 +124,7 @@ class JobPublic(BaseModel):
             eta_s=j.eta_s,
             error=j.error,
             source=source,
+            source_kind=j.source_kind,
             title=j.title,
             attempts=j.attempts,
             created_at=j.created_at,

@@ -1,17 +1,25 @@
-"""Wiring: settings into the components of ingest and retrieval. Used by each composition root."""
+"""Wiring: settings into the components of ingest and retrieval, in one place, one way down.
+
+Every composition root (the app factory, the CLI, the benchmarks) builds one ``Services`` from its
+``Settings``; each component gets the option dataclass of its own package and its collaborators, never
+the settings themselves.
+"""
 
 from __future__ import annotations
 
 from api.settings import Settings
 from ingest.catalog import Catalog
 from ingest.errors import IngestError
+from ingest.fetch import FetchPolicy
+from ingest.jobs import JobRunner, JobRunnerOptions
+from ingest.library import Library, LibraryOptions
 from ingest.models import OFFLINE_PACKS
 from ingest.passages import passage_max_s
-from ingest.pipeline import IngestOptions, Ingestor
+from ingest.pipeline import IngestOptions, Ingestor, PassageOptions
 from ingest.whisper import TranscribeOptions, WhisperTranscriber
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import RetrievalError
-from retrieval.index import IndexConfig, QdrantPassageIndex
+from retrieval.index import IndexConfig, PassageIndex, QdrantPassageIndex
 from retrieval.search import Searcher, SearchOptions
 
 __all__ = ["Services"]
@@ -25,6 +33,18 @@ def whisper_source(settings: Settings) -> str:
     return name
 
 
+def index_config(settings: Settings, url: str | None = None, collection: str | None = None) -> IndexConfig:
+    """The configured index, or (with ``url``) a Qdrant server to move the library to."""
+    if url is not None:
+        return IndexConfig(url=url, api_key=settings.qdrant_api_key, collection=collection or settings.collection)
+    return IndexConfig(
+        path=None if settings.qdrant_url else settings.index_path,
+        url=settings.qdrant_url,
+        api_key=settings.qdrant_api_key,
+        collection=settings.collection,
+    )
+
+
 class Services:
     """The components of one process, built lazily from settings so a command loads only what it uses."""
 
@@ -34,7 +54,9 @@ class Services:
         self._index: QdrantPassageIndex | None = None
         self._embedder: SentenceTransformerEmbedder | None = None
         self._transcriber: WhisperTranscriber | None = None
+        self._ingestor: Ingestor | None = None
         self._searcher: Searcher | None = None
+        self._library: Library | None = None
         self.model_status: dict[str, str] = {"embedding_model": "not loaded", "whisper_model": "not loaded"}
 
     @property
@@ -45,17 +67,15 @@ class Services:
 
     @property
     def index(self) -> QdrantPassageIndex:
+        """The index; opening it takes the embedded folder's lock (IndexLockedError if a server holds it)."""
         if self._index is None:
-            s = self.settings
-            self._index = QdrantPassageIndex(
-                IndexConfig(
-                    path=None if s.qdrant_url else s.index_path,
-                    url=s.qdrant_url,
-                    api_key=s.qdrant_api_key,
-                    collection=s.collection,
-                )
-            )
+            self._index = QdrantPassageIndex(index_config(self.settings))
         return self._index
+
+    def open_index(self) -> None:
+        """Open the index now and check it answers: a locked folder or a Qdrant server that is down shows
+        up here (IndexLockedError, IndexUnavailableError) instead of in the middle of the first job."""
+        self.index.check()
 
     @property
     def embedder(self) -> SentenceTransformerEmbedder:
@@ -81,21 +101,48 @@ class Services:
             )
         return self._transcriber
 
-    def ingestor(self) -> Ingestor:
+    def ingest_options(self) -> IngestOptions:
         s = self.settings
-        return Ingestor(
-            self.catalog,
-            self.transcriber,
-            self.embedder,
-            self.index,
-            IngestOptions(
-                max_duration_s=s.max_duration_s,
-                passage_target_s=s.passage_target_s,
-                passage_max_s=passage_max_s(s.passage_target_s),
-                passage_overlap_s=s.passage_overlap_s,
+        return IngestOptions(
+            max_duration_s=s.max_duration_s,
+            passages=PassageOptions(
+                target_s=s.passage_target_s, max_s=passage_max_s(s.passage_target_s), overlap_s=s.passage_overlap_s
             ),
         )
 
+    @property
+    def ingestor(self) -> Ingestor:
+        if self._ingestor is None:
+            self._ingestor = self.ingestor_for(self.index)
+        return self._ingestor
+
+    def ingestor_for(self, index: PassageIndex) -> Ingestor:
+        """An ingestor writing to ``index`` (the configured one, or a server to move the library to)."""
+        return Ingestor(self.catalog, self.transcriber, self.embedder, index, self.ingest_options())
+
+    @property
+    def library(self) -> Library:
+        if self._library is None:
+            s = self.settings
+            self._library = Library(
+                self.catalog,
+                self.ingestor,
+                LibraryOptions(
+                    media_dir=s.media_dir,
+                    uploads_dir=s.uploads_dir,
+                    roots=tuple(s.library_roots),
+                    fetch=FetchPolicy(
+                        max_bytes=s.url_max_bytes, timeout_s=s.url_timeout_s, allow_networks=tuple(s.url_allow_networks)
+                    ),
+                    max_duration_s=s.max_duration_s,
+                ),
+            )
+        return self._library
+
+    def runner(self, poll_s: float = 0.5) -> JobRunner:
+        return JobRunner(self.catalog, self.library, JobRunnerOptions(poll_s=poll_s, lease_s=self.settings.job_lease_s))
+
+    @property
     def searcher(self) -> Searcher:
         """One searcher per process: its once-only checks (the embedding-model scan) stay off the request path."""
         if self._searcher is None:

@@ -143,5 +143,10 @@ class Settings(BaseSettings):
         return self.data_dir / "uploads"
 
     @property
+    def server_file(self) -> Path:
+        """Where ``moments serve`` records its URL, so a CLI in another terminal can send work there."""
+        return self.data_dir / "server.json"
+
+    @property
     def resolved_models_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"

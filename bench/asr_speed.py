@@ -31,9 +31,9 @@ QUALITY_MEDIA = ("hacker-folklore",)  # with the sample talks and the clips: ove
 
 def _ct2_base_folder() -> Path:
     """faster-whisper wants one model.bin: join the pack's two parts once."""
-    from ingest.models import _pack_sources
+    from ingest.models import pack_sources
 
-    source, parts = _pack_sources("whisper-base")
+    source, parts = pack_sources("whisper-base")
     out = CACHE / "ct2" / "whisper-base"
     if not (out / "model.bin").is_file():
         out.mkdir(parents=True, exist_ok=True)

@@ -13,12 +13,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from ingest.errors import UnknownMediaError
+from ingest.errors import JobFinishedError, UnknownJobError, UnknownMediaError
 from ingest.types import MediaKind, Segment
 
-__all__ = ["Catalog", "JobRecord", "MediaRecord"]
+__all__ = ["Catalog", "JobRecord", "MediaRecord", "SourceKind"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS media (
@@ -34,8 +34,7 @@ CREATE TABLE IF NOT EXISTS media (
     language    TEXT NOT NULL,
     created_at  REAL NOT NULL,
     status      TEXT NOT NULL,
-    asr_model   TEXT NOT NULL,
-    collection  TEXT
+    asr_model   TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS segments (
     media_id TEXT NOT NULL REFERENCES media(id) ON DELETE CASCADE,
@@ -59,19 +58,27 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at REAL NOT NULL,
     input_path TEXT,
     title      TEXT,
-    owned_file INTEGER NOT NULL DEFAULT 0,
     worker     TEXT,
-    lease_until REAL
+    lease_until REAL,
+    source_kind TEXT NOT NULL DEFAULT 'path' CHECK (source_kind IN ('upload', 'url', 'path')),
+    filename   TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
 """
 _ADDED_JOB_COLUMNS = {
     "input_path": "TEXT",
     "title": "TEXT",
-    "owned_file": "INTEGER NOT NULL DEFAULT 0",
     "worker": "TEXT",
     "lease_until": "REAL",
+    "source_kind": "TEXT NOT NULL DEFAULT 'path' CHECK (source_kind IN ('upload', 'url', 'path'))",
+    "filename": "TEXT",
 }
+# Jobs made before the source kind was stored: the one place it is read back from the source text.
+_GUESS_SOURCE_KIND = (
+    "UPDATE jobs SET source_kind = CASE WHEN source LIKE 'http://%' OR source LIKE 'https://%' THEN 'url' "
+    "WHEN source LIKE 'upload:%' THEN 'upload' ELSE 'path' END"
+)
+SourceKind = Literal["upload", "url", "path"]
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,6 @@ class MediaRecord:
     created_at: float
     status: str
     asr_model: str
-    collection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,25 +113,29 @@ class JobRecord:
     updated_at: float
     input_path: str | None = None  # the local file to ingest (an upload, a download, a library file)
     title: str | None = None
-    owned_file: bool = False  # the file is ours (upload, download): move it into the data dir or delete it
     worker: str | None = None  # the worker holding the lease while it runs
     lease_until: float | None = None
+    source_kind: SourceKind = "path"
+    filename: str | None = None  # the name the user knows the file by (an upload's own name)
+
+    @property
+    def owns_file(self) -> bool:
+        """The input file is the library's (an upload, a download): kept with the media or deleted."""
+        return self.source_kind in ("upload", "url")
 
 
 _MEDIA_COLUMNS = (
     "id, source, path, filename, title, kind, format_name, size_bytes, duration_s, language, "
-    "created_at, status, asr_model, collection"
+    "created_at, status, asr_model"
 )
 _JOB_COLUMNS = (
     "id, media_id, source, status, stage, progress, eta_s, error, attempts, created_at, updated_at, input_path, "
-    "title, owned_file, worker, lease_until"
+    "title, worker, lease_until, source_kind, filename"
 )
 
 
 def _job(row: tuple[Any, ...]) -> JobRecord:
-    values = list(row)
-    values[13] = bool(values[13])  # owned_file is stored as 0/1
-    return JobRecord(*values)
+    return JobRecord(*row)
 
 
 class Catalog:
@@ -142,6 +152,8 @@ class Catalog:
             for column, decl in _ADDED_JOB_COLUMNS.items():
                 if column not in have:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
+            if "source_kind" not in have:
+                db.execute(_GUESS_SOURCE_KIND)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -159,7 +171,7 @@ class Catalog:
         with self._connect() as db:
             db.execute("DELETE FROM media WHERE id = ?", (record.id,))
             db.execute(
-                f"INSERT INTO media ({_MEDIA_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                f"INSERT INTO media ({_MEDIA_COLUMNS}) VALUES ({', '.join('?' * 13)})",
                 (
                     record.id,
                     record.source,
@@ -174,7 +186,6 @@ class Catalog:
                     record.created_at,
                     record.status,
                     record.asr_model,
-                    record.collection,
                 ),
             )
             db.executemany(
@@ -224,47 +235,36 @@ class Catalog:
 
     # jobs ------------------------------------------------------------------------------------------
     def create_job(
-        self, source: str, *, input_path: str | None = None, title: str | None = None, owned_file: bool = False
+        self,
+        source: str,
+        source_kind: SourceKind,
+        *,
+        input_path: str | None = None,
+        title: str | None = None,
+        filename: str | None = None,
+        media_id: str | None = None,
     ) -> JobRecord:
         now = time.time()
         job = JobRecord(
-            uuid.uuid4().hex,
-            None,
-            source,
-            "queued",
-            "queued",
-            0.0,
-            None,
-            None,
-            0,
-            now,
-            now,
-            input_path,
-            title,
-            owned_file,
+            id=uuid.uuid4().hex,
+            media_id=media_id,
+            source=source,
+            status="queued",
+            stage="queued",
+            progress=0.0,
+            eta_s=None,
+            error=None,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+            input_path=input_path,
+            title=title,
+            source_kind=source_kind,
+            filename=filename,
         )
+        values = [getattr(job, name.strip()) for name in _JOB_COLUMNS.split(",")]
         with self._connect() as db:
-            db.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 16)})",
-                (
-                    job.id,
-                    job.media_id,
-                    job.source,
-                    job.status,
-                    job.stage,
-                    job.progress,
-                    job.eta_s,
-                    job.error,
-                    job.attempts,
-                    job.created_at,
-                    job.updated_at,
-                    job.input_path,
-                    job.title,
-                    int(job.owned_file),
-                    job.worker,
-                    job.lease_until,
-                ),
-            )
+            db.execute(f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * len(values))})", values)
         return job
 
     def claim_next_job(self, worker: str = "local", lease_s: float = 60.0) -> JobRecord | None:
@@ -315,10 +315,29 @@ class Catalog:
         with self._connect() as db:
             db.execute(f"UPDATE jobs SET {sets}, updated_at = ? WHERE id = ?", (*fields.values(), time.time(), job_id))
 
-    def get_job(self, job_id: str) -> JobRecord | None:
+    def find_job(self, job_id: str) -> JobRecord | None:
         with self._connect() as db:
             row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
+
+    def get_job(self, job_id: str) -> JobRecord:
+        job = self.find_job(job_id)
+        if job is None:
+            raise UnknownJobError(f"no job with id {job_id!r}")
+        return job
+
+    def cancel_job(self, job_id: str) -> JobRecord:
+        """Mark a queued or running job canceled (its worker stops at its next check and cleans up)."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE jobs SET status = 'canceled', stage = 'canceled', eta_s = NULL, updated_at = ? "
+                "WHERE id = ? AND status IN ('queued', 'running')",
+                (time.time(), job_id),
+            )
+        job = self.get_job(job_id)
+        if cur.rowcount == 0:
+            raise JobFinishedError(f"the job is already {job.status}")
+        return job
 
     def list_jobs(self, limit: int = 100) -> list[JobRecord]:
         with self._connect() as db:

@@ -8,9 +8,19 @@
     │   ├── CorruptMediaError      a container we accept, but it cannot be decoded
     │   ├── EmptyMediaError        no audio stream, or no samples
     │   └── MediaTooLongError      longer than the configured duration cap
+    ├── SourceRefusedError         a source we will not read
+    │   ├── PathRefusedError       a path outside every library root (or path ingest is off)
+    │   └── UrlRefusedError        a URL we will not fetch (scheme, credentials, non-public address)
+    ├── FetchError                 a URL that could not be fetched (network, HTTP status, size or time cap)
     ├── ModelError                 a model cannot be found or loaded
-    ├── CatalogError               the catalog refuses an operation (unknown media id ...)
+    ├── CatalogError               the catalog refuses an operation
+    │   ├── UnknownMediaError      no media with that id
+    │   ├── UnknownJobError        no job with that id
+    │   └── JobFinishedError       the job has already ended (it cannot be canceled)
+    ├── JobCanceledError           the job was canceled while it ran: stop, and remove what it wrote
     └── WorkAbandonedError         another worker took the job over: stop, and touch nothing
+
+``api/errors.py`` maps every leaf to one HTTP status; a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -19,12 +29,19 @@ __all__ = [
     "CatalogError",
     "CorruptMediaError",
     "EmptyMediaError",
+    "FetchError",
     "IngestError",
+    "JobCanceledError",
+    "JobFinishedError",
     "MediaError",
     "MediaTooLongError",
     "ModelError",
+    "PathRefusedError",
+    "SourceRefusedError",
+    "UnknownJobError",
     "UnknownMediaError",
     "UnsupportedMediaError",
+    "UrlRefusedError",
     "WorkAbandonedError",
 ]
 
@@ -53,6 +70,22 @@ class MediaTooLongError(MediaError):
     """Longer than the configured duration cap."""
 
 
+class SourceRefusedError(IngestError):
+    """A source (path or URL) that the library will not read."""
+
+
+class PathRefusedError(SourceRefusedError):
+    """The path is outside every configured library root (or no root is configured)."""
+
+
+class UrlRefusedError(SourceRefusedError):
+    """The URL may not be fetched (scheme, credentials, address, redirect)."""
+
+
+class FetchError(IngestError):
+    """The URL could not be fetched (network error, HTTP error, too large, too slow)."""
+
+
 class ModelError(IngestError):
     """A model cannot be found or loaded."""
 
@@ -63,6 +96,18 @@ class CatalogError(IngestError):
 
 class UnknownMediaError(CatalogError):
     """No media with that id."""
+
+
+class UnknownJobError(CatalogError):
+    """No job with that id."""
+
+
+class JobFinishedError(CatalogError):
+    """The job has already ended."""
+
+
+class JobCanceledError(IngestError):
+    """The job was canceled while it ran."""
 
 
 class WorkAbandonedError(IngestError):

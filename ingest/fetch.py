@@ -3,6 +3,9 @@
 Only http(s); the host is resolved and every address must be public (no loopback, private, link-local,
 metadata, multicast or reserved ranges) unless configuration allows a network; redirects are followed
 by hand, re-checking each hop; the body streams to disk under a byte cap and a time cap.
+
+:func:`download` is a generator of progress: the caller drives the loop, reports progress and stops it
+(closing the generator) when the job is canceled; the partial file is removed whatever happens.
 """
 
 from __future__ import annotations
@@ -10,25 +13,17 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from ingest.errors import IngestError
+from ingest.errors import FetchError, UrlRefusedError
 
-__all__ = ["FetchError", "FetchPolicy", "UrlRefusedError", "check_url", "fetch_url"]
+__all__ = ["FetchPolicy", "check_url", "download"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
-
-
-class UrlRefusedError(IngestError):
-    """The URL may not be fetched (scheme, address, redirect)."""
-
-
-class FetchError(IngestError):
-    """The URL could not be fetched (network error, HTTP error, too large, too slow)."""
 
 
 @dataclass(frozen=True)
@@ -80,15 +75,14 @@ def check_url(url: str, policy: FetchPolicy, resolve: Resolver = _system_resolve
         raise FetchError(f"{parts.hostname} has no addresses")
 
 
-def fetch_url(
-    url: str,
-    dest: Path,
-    policy: FetchPolicy,
-    *,
-    resolve: Resolver = _system_resolver,
-    on_progress: Callable[[int, int | None], None] | None = None,
-) -> Path:
-    """Download ``url`` to ``dest`` (written to a .partial file first). Returns ``dest``."""
+def download(
+    url: str, dest: Path, policy: FetchPolicy, *, resolve: Resolver = _system_resolver
+) -> Generator[tuple[int, int | None], None, None]:
+    """Download ``url`` to ``dest``, yielding (bytes received, total bytes if known) as it goes.
+
+    The body is written to a ``.partial`` file that becomes ``dest`` only when complete; if the loop
+    ends early (an error, or the caller closing the generator) nothing is left behind.
+    """
     import httpx
 
     deadline = time.monotonic() + policy.timeout_s
@@ -120,17 +114,11 @@ def fetch_url(
                             if time.monotonic() > deadline:
                                 raise FetchError(f"{current} took longer than {policy.timeout_s:.0f} s")
                             f.write(chunk)
-                            if on_progress is not None:
-                                on_progress(received, total)
+                            yield received, total
                     tmp.rename(dest)
-                    return dest
+                    return
             raise FetchError(f"more than {policy.max_redirects} redirects")
     except httpx.HTTPError as exc:
         raise FetchError(f"cannot fetch {current}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def allowed_networks(spec: Sequence[str]) -> tuple[str, ...]:
-    """Validate CIDR strings from configuration."""
-    return tuple(str(ipaddress.ip_network(s.strip(), strict=False)) for s in spec if s.strip())

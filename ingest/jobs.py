@@ -12,72 +12,72 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
 from ingest.catalog import Catalog, JobRecord
-from ingest.errors import IngestError, WorkAbandonedError
-from ingest.fetch import FetchPolicy, fetch_url
-from ingest.pipeline import Ingestor, Stage, overall_progress
+from ingest.errors import IngestError, JobCanceledError, WorkAbandonedError
+from ingest.library import Library
+from ingest.pipeline import StopReason
 from retrieval.errors import RetrievalError
 
-__all__ = ["JobCanceledError", "JobRunner", "JobRunnerOptions"]
+__all__ = ["JobRunner", "JobRunnerOptions"]
 
 log = logging.getLogger("moments.jobs")
-FETCH_SHARE = 0.1  # of a URL job's progress bar
-
-
-class JobCanceledError(IngestError):
-    """The job was canceled while it ran."""
 
 
 @dataclass(frozen=True)
 class JobRunnerOptions:
-    media_dir: Path
-    downloads_dir: Path
-    fetch: FetchPolicy = field(default_factory=FetchPolicy)
     poll_s: float = 0.5
     write_every_s: float = 0.5
     lease_s: float = 60.0
 
 
-class _Reporter:
-    """Throttled progress writes and cancel checks for one running job."""
+class _JobControl:
+    """One running job's side of the ingest: throttled progress writes, and whether to stop.
 
-    def __init__(self, catalog: Catalog, job: JobRecord, every_s: float, base: float = 0.0, worker: str = "") -> None:
-        self.catalog, self.job, self.every_s, self.base, self.worker = catalog, job, every_s, base, worker
+    Whether to stop is read from the job's row (canceled by a user, or leased to another worker), at most
+    once per ``every_s``, so a loop that asks at every chunk costs nothing.
+    """
+
+    def __init__(self, catalog: Catalog, job: JobRecord, worker: str, every_s: float) -> None:
+        self.catalog, self.job, self.worker, self.every_s = catalog, job, worker, every_s
         self.started = time.monotonic()
         self.last_write = 0.0
         self.last_stage = ""
+        self.last_check = 0.0
 
-    def __call__(self, stage: str, fraction: float) -> None:
+    def report(self, stage: str, progress: float) -> None:
         now = time.monotonic()
         if stage == self.last_stage and now - self.last_write < self.every_s:
             return
         self.last_stage, self.last_write = stage, now
-        current = self.catalog.get_job(self.job.id)
-        if current is None or current.status == "canceled":
-            raise JobCanceledError("canceled")
-        if self.worker and current.worker != self.worker:
-            raise WorkAbandonedError(f"job {self.job.id} was taken over by {current.worker}")
-        progress = self.base + (1 - self.base) * fraction
         elapsed = now - self.started
         eta = round(elapsed * (1 - progress) / progress, 1) if progress > 0.05 else None
         self.catalog.update_job(self.job.id, stage=stage, progress=round(progress, 4), eta_s=eta)
 
+    def should_stop(self) -> StopReason | None:
+        now = time.monotonic()
+        if now - self.last_check < self.every_s:
+            return None
+        self.last_check = now
+        current = self.catalog.find_job(self.job.id)
+        if current is None or current.status == "canceled":
+            return "canceled"
+        if current.worker != self.worker:
+            return "abandoned"
+        return None
+
 
 class JobRunner:
-    """A background thread that takes queued jobs from the catalog and ingests them."""
+    """A background thread that takes queued jobs from the catalog and runs them through the library."""
 
-    def __init__(self, catalog: Catalog, ingestor: Ingestor, options: JobRunnerOptions) -> None:
+    def __init__(self, catalog: Catalog, library: Library, options: JobRunnerOptions) -> None:
         self.catalog = catalog
-        self.ingestor = ingestor
+        self.library = library
         self.options = options
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -128,19 +128,20 @@ class JobRunner:
         if job is None:
             return False
         self._current = job.id
+        control = _JobControl(self.catalog, job, self.worker_id, self.options.write_every_s)
         try:
-            self._run(job)
+            result = self.library.run(job, control)
         except WorkAbandonedError:
             log.warning("job %s was taken over by another worker; leaving it", job.id)
         except JobCanceledError:
-            self._discard_owned(job)
+            self.library.discard(job)
             self.catalog.update_job(job.id, status="canceled", stage="canceled", eta_s=None)
         except (IngestError, RetrievalError) as exc:
-            self._discard_owned(job)
+            self.library.discard(job)
             self.catalog.update_job(job.id, status="failed", stage="failed", error=str(exc), eta_s=None)
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            self._discard_owned(job)
+            self.library.discard(job)
             self.catalog.update_job(
                 job.id,
                 status="failed",
@@ -148,64 +149,13 @@ class JobRunner:
                 eta_s=None,
                 error=f"internal error ({type(exc).__name__}); see the server log",
             )
+        else:
+            self.catalog.update_job(
+                job.id, status="done", stage="done", progress=1.0, eta_s=0.0, media_id=result.media_id
+            )
+        finally:
+            self._current = None
         return True
-
-    def _discard_owned(self, job: JobRecord) -> None:
-        current = self.catalog.get_job(job.id) or job
-        if (current.owned_file or current.source.startswith(("http://", "https://"))) and current.input_path:
-            Path(current.input_path).unlink(missing_ok=True)
-
-    def _run(self, job: JobRecord) -> None:
-        if job.media_id and self.catalog.find_media(job.media_id) is None:
-            # A previous attempt died part-way: drop whatever it indexed before starting again.
-            self.ingestor.index.delete_media(job.media_id)
-        is_url = job.source.startswith(("http://", "https://"))
-        input_path = job.input_path
-        base = 0.0
-        filename = None
-        if is_url:
-            input_path = str(self._download(job))
-            base = FETCH_SHARE
-            filename = Path(urlsplit(job.source).path).name or None
-        if input_path is None:
-            raise IngestError("the job has no input file")
-        report = _Reporter(self.catalog, job, self.options.write_every_s, base, self.worker_id)
-
-        def on_progress(stage: Stage, fraction: float) -> None:
-            report(stage, overall_progress(stage, fraction))
-
-        result = self.ingestor.ingest_file(
-            Path(input_path),
-            on_progress=on_progress,
-            on_identified=lambda media_id: self.catalog.update_job(job.id, media_id=media_id),
-            source=job.source,
-            title=job.title,
-            filename=filename,
-        )
-        if job.owned_file or is_url:
-            owned = Path(input_path)
-            if result.status == "added":
-                self.options.media_dir.mkdir(parents=True, exist_ok=True)
-                kept = self.options.media_dir / f"{result.media_id}{owned.suffix.lower()}"
-                shutil.move(str(owned), kept)
-                self.catalog.set_media_path(result.media_id, str(kept))
-            else:
-                owned.unlink(missing_ok=True)
-        self.catalog.update_job(job.id, status="done", stage="done", progress=1.0, eta_s=0.0, media_id=result.media_id)
-
-    def _download(self, job: JobRecord) -> Path:
-        url = job.source
-        suffix = Path(urlsplit(url).path).suffix.lower()[:8] or ".media"
-        self.options.downloads_dir.mkdir(parents=True, exist_ok=True)
-        dest = self.options.downloads_dir / f"{job.id}{suffix}"
-        self.catalog.update_job(job.id, stage="fetch", input_path=str(dest))
-        report = _Reporter(self.catalog, job, self.options.write_every_s, worker=self.worker_id)
-
-        def on_bytes(received: int, total: int | None) -> None:
-            report("fetch", FETCH_SHARE * (received / total if total else 0.0))
-
-        fetch_url(url, dest, self.options.fetch, on_progress=on_bytes)
-        return dest
 
 
 def _dead_local_worker(worker: str) -> bool:

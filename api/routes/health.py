@@ -20,7 +20,7 @@ def health() -> dict[str, str]:
 def ready(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
-        services.index.count()
+        services.index.check()
         checks["index"] = "ok"
     except (RetrievalError, OSError) as exc:
         checks["index"] = f"unavailable: {exc}"

@@ -56,30 +56,51 @@ def _index_fingerprint(settings: Settings) -> str:
     h = hashlib.sha256()
     for folder in ("retrieval", "ingest"):
         for path in sorted((REPO / folder).glob("*.py")):
-            if path.name not in ("whisper.py", "media.py", "speech.py", "jobs.py", "fetch.py"):
+            if path.name not in (
+                "whisper.py",
+                "whisper_patches.py",
+                "media.py",
+                "speech.py",
+                "jobs.py",
+                "fetch.py",
+                "library.py",
+                "formats.py",
+            ):
                 h.update(path.read_bytes())
     for key in ("embedding_model", "passage_target_s", "passage_overlap_s"):
         h.update(f"{key}={getattr(settings, key)}".encode())
     return h.hexdigest()[:16]
 
 
+class _Progress:
+    """Transcription progress in quarters on stderr; a benchmark run is never asked to stop."""
+
+    def __init__(self, name: str, last: list[float]) -> None:
+        self.name, self.last = name, last
+
+    def report(self, stage: str, progress: float) -> None:
+        if stage == "transcribe" and progress - self.last[0] >= 0.25:
+            self.last[0] = progress
+            print(f"  {self.name}: transcribing {progress:.0%}", file=sys.stderr)
+
+    def should_stop(self) -> None:
+        return None
+
+
 def ingest_set(manifest: dict[str, Any], settings: Settings) -> dict[str, str]:
     """Ingest every media item (once) and reindex when the index is stale; return name -> media id."""
     services = Services(settings)
     try:
-        ingestor = services.ingestor()
+        ingestor = services.ingestor
         ids: dict[str, str] = {}
         all_added = True
         for item in manifest["media"]:
             started = time.perf_counter()
             last = [0.0]
 
-            def progress(stage: str, fraction: float, name: str = item["name"], last: list[float] = last) -> None:
-                if stage == "transcribe" and fraction - last[0] >= 0.25:
-                    last[0] = fraction
-                    print(f"  {name}: transcribing {fraction:.0%}", file=sys.stderr)
-
-            result = ingestor.ingest_file(Path(item["path"]), title=item["title"], on_progress=progress)
+            result = ingestor.ingest_file(
+                Path(item["path"]), title=item["title"], control=_Progress(item["name"], last)
+            )
             ids[item["name"]] = result.media_id
             all_added = all_added and result.status == "added"
             if result.status == "added":
@@ -89,7 +110,7 @@ def ingest_set(manifest: dict[str, Any], settings: Settings) -> dict[str, str]:
                 )
         for record in services.catalog.list_media():
             if record.id not in ids.values():  # spoken from an older version of the set
-                ingestor.remove(record.id)
+                services.library.remove(record.id)
         stamp = settings.data_dir / "index-fingerprint"
         fingerprint = _index_fingerprint(settings)
         # Ingestion indexes with the current code; older points are rebuilt when the code or settings changed.

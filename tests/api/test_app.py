@@ -45,8 +45,9 @@ def jfk(client: TestClient, jfk_wav: Path) -> dict[str, object]:
 
 
 def _uploads(tmp: Path) -> list[Path]:
+    """What is left in the uploads folder: files and folders alike."""
     folder = tmp / "data" / "uploads"
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    return sorted(folder.rglob("*")) if folder.exists() else []
 
 
 def test_health_ready_and_docs(client: TestClient) -> None:
@@ -294,12 +295,16 @@ def test_cancel_a_running_job(client: TestClient, sample_talks: list[object]) ->
     assert all(m["media_id"] != r.json()["media_id"] for m in results)
 
 
-def test_delete_media_removes_it_everywhere(client: TestClient, tone_wav: Path) -> None:
+def test_delete_media_removes_it_everywhere(env: tuple[TestClient, Path], tone_wav: Path) -> None:
+    client, tmp = env
     with tone_wav.open("rb") as f:
         r = client.post("/api/media", files={"file": ("beep.wav", f, "audio/wav")})
     media_id = r.json()["media_id"]
     assert wait_for_job(client, r.json()["job_id"])["status"] == "done"
+    kept = tmp / "data" / "media" / f"{media_id}.wav"
+    assert kept.is_file() and _uploads(tmp) == []  # the upload moved in with the media; no folder left behind
     assert client.delete(f"/api/media/{media_id}").status_code == 204
+    assert not kept.exists()
     assert client.get(f"/api/media/{media_id}").status_code == 404
     assert client.get(f"/api/media/{media_id}/stream").status_code == 404
     assert client.delete(f"/api/media/{media_id}").status_code == 404

@@ -86,23 +86,40 @@ def test_cli_goes_through_the_server_that_owns_the_index(
     jfk = next(c for c in speech_clips[1] if c.name == "jfk")  # type: ignore[attr-defined]
     server = Server(tmp_path, offline_models)
     server.start()
+
+    def moments(*args: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [MOMENTS, *args], env=server.env, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    def kept_files() -> list[Path]:
+        return sorted((tmp_path / "media").glob("*")) if (tmp_path / "media").exists() else []
+
     try:
-        env = server.env
-        ingest = subprocess.run(
-            [MOMENTS, "ingest", str(jfk.path)], env=env, capture_output=True, text=True, timeout=300, check=False
-        )
-        assert ingest.returncode == 0, ingest.stderr
+        ingest = moments("ingest", str(jfk.path))
         assert "in use by the server" in ingest.stderr and server.url in ingest.stderr
-        found = subprocess.run(
-            [MOMENTS, "search", "ask what you can do for your country", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert found.returncode == 0, found.stderr
-        results = json.loads(found.stdout)["results"]
+        results = json.loads(moments("search", "ask what you can do for your country", "--json").stdout)["results"]
         assert results and results[0]["filename"] == Path(jfk.path).name
+        media_id = results[0]["media_id"]
+        # The server has no library roots, so the CLI uploaded the file and the server keeps a copy.
+        assert [p.stem for p in kept_files()] == [media_id]
+
+        # Removal through the server: points, rows and the kept file all go.
+        assert f"via {server.url}" in moments("media", "rm", media_id).stdout
+        assert kept_files() == []
+        assert httpx.get(f"{server.url}/api/media/{media_id}", timeout=10).status_code == 404
+        gone = moments("search", "ask what you can do for your country", "--json", "--media-id", media_id)
+        assert json.loads(gone.stdout)["results"] == []
+
+        moments("ingest", str(jfk.path))
+        assert [p.stem for p in kept_files()] == [media_id]
     finally:
         server.stop()
+    # Removal by the CLI on its own (no server): the same result.
+    assert "via" not in moments("media", "rm", media_id).stdout
+    assert kept_files() == []
+    assert json.loads(moments("media", "ls", "--json").stdout) == []
+    assert _point_ids(tmp_path) == set()
+    assert list((tmp_path / "uploads").iterdir()) == []  # no file and no empty folder left by the uploads

@@ -64,7 +64,7 @@ def test_workers_share_the_queue_and_take_over_a_dead_workers_job(
             str(clip),
         )
         clips.append(clip)
-    ids = [catalog.create_job(str(c), input_path=str(c)).id for c in clips]
+    ids = [catalog.create_job(str(c), "path", input_path=str(c)).id for c in clips]
     workers = [
         subprocess.Popen(
             [MOMENTS, "worker", "--poll", "0.2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -79,9 +79,9 @@ def test_workers_share_the_queue_and_take_over_a_dead_workers_job(
 
         # A long job; its worker is killed mid-way and another one finishes it.
         podcast = sample_talks[1].path  # type: ignore[attr-defined]
-        long_id = catalog.create_job(str(podcast), input_path=str(podcast)).id
+        long_id = catalog.create_job(str(podcast), "path", input_path=str(podcast)).id
         deadline = time.monotonic() + 120
-        while (job := catalog.get_job(long_id)) is not None and job.stage != "transcribe":
+        while (job := catalog.find_job(long_id)) is not None and job.stage != "transcribe":
             assert time.monotonic() < deadline
             time.sleep(0.2)
         owner = job.worker if job else None

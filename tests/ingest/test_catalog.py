@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.catalog import Catalog, MediaRecord
-from ingest.errors import UnknownMediaError
+from ingest.errors import JobFinishedError, UnknownJobError, UnknownMediaError
 from ingest.types import Segment
 
 
@@ -62,7 +62,7 @@ def test_delete_cascades_and_unknown_ids_are_reported(tmp_path: Path) -> None:
 
 def test_jobs(tmp_path: Path) -> None:
     cat = Catalog(tmp_path / "c.sqlite3")
-    job = cat.create_job("/x.mp4")
+    job = cat.create_job("/x.mp4", "path", input_path="/x.mp4")
     cat.update_job(job.id, status="running", stage="transcribe", progress=0.5, eta_s=12.0)
     got = cat.get_job(job.id)
     assert got is not None and (got.status, got.stage, got.progress, got.eta_s) == ("running", "transcribe", 0.5, 12.0)
@@ -72,11 +72,17 @@ def test_jobs(tmp_path: Path) -> None:
 
 def test_job_queue_leases_each_job_to_one_worker_and_takes_over_expired_leases(tmp_path: Path) -> None:
     cat = Catalog(tmp_path / "c.sqlite3")
-    first = cat.create_job("upload:a.mp4", input_path="/tmp/a.mp4", title="A", owned_file=True)
-    second = cat.create_job("https://example.org/b.mp3")
+    first = cat.create_job("upload:a.mp4", "upload", input_path="/tmp/a.mp4", title="A", filename="a.mp4")
+    second = cat.create_job("https://example.org/b.mp3", "url")
     claimed = cat.claim_next_job("w1", lease_s=60)
     assert claimed is not None and claimed.id == first.id and claimed.status == "running" and claimed.attempts == 1
-    assert claimed.owned_file and claimed.input_path == "/tmp/a.mp4" and claimed.title == "A" and claimed.worker == "w1"
+    assert (
+        claimed.owns_file
+        and claimed.filename == "a.mp4"
+        and claimed.input_path == "/tmp/a.mp4"
+        and claimed.title == "A"
+        and claimed.worker == "w1"
+    )
     again = cat.claim_next_job("w2", lease_s=60)
     assert again is not None and again.id == second.id
     assert cat.claim_next_job("w3", lease_s=60) is None  # both leased
@@ -95,6 +101,29 @@ def test_old_catalogs_gain_the_new_job_columns(tmp_path: Path) -> None:
             "stage TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, eta_s REAL, error TEXT, "
             "attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL)"
         )
+        now = 1.0
+        for source in ("upload:y.wav", "https://example.org/z.mp3", "/library/w.wav"):
+            db.execute(
+                "INSERT INTO jobs (id, source, status, stage, created_at, updated_at) "
+                "VALUES (?, ?, 'queued', 'queued', ?, ?)",
+                (source, source, now, now),
+            )
     cat = Catalog(path)
-    job = cat.create_job("upload:x.wav", input_path="/x.wav")
+    job = cat.create_job("upload:x.wav", "upload", input_path="/x.wav")
     assert cat.get_job(job.id) == job
+    # Jobs from before the source kind was stored get it once, from their source.
+    kinds = {j.source: (j.source_kind, j.owns_file) for j in cat.list_jobs()}
+    assert kinds["upload:y.wav"] == ("upload", True)
+    assert kinds["https://example.org/z.mp3"] == ("url", True)
+    assert kinds["/library/w.wav"] == ("path", False)
+
+
+def test_cancel_a_job_once(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.sqlite3")
+    job = cat.create_job("/x.mp4", "path", input_path="/x.mp4")
+    assert cat.cancel_job(job.id).status == "canceled"
+    with pytest.raises(JobFinishedError, match="already canceled"):
+        cat.cancel_job(job.id)
+    with pytest.raises(UnknownJobError):
+        cat.cancel_job("nope")
+    assert cat.find_job("nope") is None
