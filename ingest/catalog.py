@@ -267,21 +267,39 @@ class Catalog:
             db.execute(f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * len(values))})", values)
         return job
 
-    def claim_next_job(self, worker: str = "local", lease_s: float = 60.0) -> JobRecord | None:
+    def claim_next_job(self, worker: str = "local", lease_s: float = 60.0, *, fetch: bool = False) -> JobRecord | None:
         """Take the oldest queued job, or a running one whose lease ran out (its worker died), and lease
-        it to ``worker``. Atomic: of several workers asking at once, one wins each job."""
+        it to ``worker``. Atomic: of several workers asking at once, one wins each job.
+
+        ``fetch`` chooses between the two queues: URL jobs whose file is still to be downloaded, and every
+        other job (so a slow download never holds up the transcription of files that are here).
+        """
         now = time.time()
+        to_fetch = "source_kind = 'url' AND input_path IS NULL"
+        which = to_fetch if fetch else f"NOT ({to_fetch})"
         with self._connect() as db:
             row = db.execute(
                 "UPDATE jobs SET status = 'running', stage = 'starting', attempts = attempts + 1, worker = ?, "
                 "lease_until = ?, updated_at = ? "
-                "WHERE id = (SELECT id FROM jobs WHERE status = 'queued' "
-                "            OR (status = 'running' AND COALESCE(lease_until, 0) < ?) "
-                "            ORDER BY created_at, id LIMIT 1) "
+                "WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' "
+                "            OR (status = 'running' AND COALESCE(lease_until, 0) < ?)) "
+                f"            AND {which} ORDER BY created_at, id LIMIT 1) "
                 f"RETURNING {_JOB_COLUMNS}",
                 (worker, now + lease_s, now, now),
             ).fetchone()
         return _job(row) if row else None
+
+    def hand_on_fetched(self, job_id: str, worker: str, input_path: str, progress: float) -> bool:
+        """A URL job's file is downloaded: queue it again for transcription (the same attempt). False if
+        the job is no longer this worker's (canceled, or taken over)."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE jobs SET status = 'queued', stage = 'fetched', input_path = ?, progress = ?, "
+                "attempts = attempts - 1, worker = NULL, lease_until = NULL, updated_at = ? "
+                "WHERE id = ? AND worker = ? AND status = 'running'",
+                (input_path, progress, time.time(), job_id, worker),
+            )
+        return cur.rowcount == 1
 
     def renew_lease(self, job_id: str, worker: str, lease_s: float) -> bool:
         """Extend ``worker``'s lease on a running job; False if the job is no longer its to run."""

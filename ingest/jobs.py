@@ -49,8 +49,10 @@ class _JobControl:
         self.last_write = 0.0
         self.last_stage = ""
         self.last_check = 0.0
+        self.last_progress = 0.0
 
     def report(self, stage: str, progress: float) -> None:
+        self.last_progress = progress
         now = time.monotonic()
         if stage == self.last_stage and now - self.last_write < self.every_s:
             return
@@ -73,64 +75,80 @@ class _JobControl:
 
 
 class JobRunner:
-    """A background thread that takes queued jobs from the catalog and runs them through the library."""
+    """Two background threads that take queued jobs from the catalog and run them through the library:
+    one downloads URL jobs' files, the other ingests files that are here, so a slow or stalled download
+    (cut off at the fetch time cap) never holds up the transcription queue."""
 
     def __init__(self, catalog: Catalog, library: Library, options: JobRunnerOptions) -> None:
         self.catalog = catalog
         self.library = library
         self.options = options
-        self._wake = threading.Event()
+        self._wake = {False: threading.Event(), True: threading.Event()}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._current: str | None = None
-        self._heartbeat: threading.Thread | None = None
+        self._current: dict[bool, str | None] = {False: None, True: None}
 
     def start(self) -> None:
         dead = [w for w in self.catalog.running_workers() if _dead_local_worker(w)]
         if self.catalog.expire_leases(dead):
             log.info("took over the jobs of dead workers %s", ", ".join(dead))
-        self._thread = threading.Thread(target=self._loop, name="moments-jobs", daemon=True)
-        self._thread.start()
-        self._heartbeat = threading.Thread(target=self._renew_leases, name="moments-lease", daemon=True)
-        self._heartbeat.start()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(False,), name="moments-jobs", daemon=True),
+            threading.Thread(target=self._loop, args=(True,), name="moments-fetch", daemon=True),
+            threading.Thread(target=self._renew_leases, name="moments-lease", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def _renew_leases(self) -> None:
-        """Keep the current job's lease alive even while one long model call blocks progress reports."""
+        """Keep the current jobs' leases alive even while one long model call blocks progress reports."""
         while not self._stop.wait(self.options.lease_s / 4):
-            job_id = self._current
-            if job_id is not None:
-                self.catalog.renew_lease(job_id, self.worker_id, self.options.lease_s)
+            for job_id in list(self._current.values()):
+                if job_id is not None:
+                    self.catalog.renew_lease(job_id, self.worker_id, self.options.lease_s)
 
     def wake(self) -> None:
-        self._wake.set()
+        for event in self._wake.values():
+            event.set()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self.wake()
+        for thread in self._threads[:2]:
+            thread.join(timeout_s)
 
-    def _loop(self) -> None:
+    def _loop(self, fetch: bool) -> None:
         while not self._stop.is_set():
             try:
-                ran = self.run_once()
+                ran = self.run_once(fetch=fetch)
             except Exception:  # the loop must survive anything one job does
                 log.exception("job runner error")
                 ran = False
             if not ran:
-                self._wake.wait(self.options.poll_s)
-                self._wake.clear()
+                self._wake[fetch].wait(self.options.poll_s)
+                self._wake[fetch].clear()
 
-    def run_once(self) -> bool:
-        """Claim and run one queued job. Returns False when the queue is empty."""
-        job = self.catalog.claim_next_job(self.worker_id, self.options.lease_s)
+    def run_once(self, *, fetch: bool = False) -> bool:
+        """Claim and run one queued job (with ``fetch``: download one URL job's file). Returns False when
+        that queue is empty."""
+        job = self.catalog.claim_next_job(self.worker_id, self.options.lease_s, fetch=fetch)
         if job is None:
             return False
-        self._current = job.id
+        self._current[fetch] = job.id
         control = _JobControl(self.catalog, job, self.worker_id, self.options.write_every_s)
         try:
-            result = self.library.run(job, control)
+            if fetch:
+                path = self.library.fetch(job, control)
+                if self.catalog.hand_on_fetched(job.id, self.worker_id, str(path), control.last_progress):
+                    self._wake[False].set()
+                else:  # canceled or taken over while the last bytes came in
+                    path.unlink(missing_ok=True)
+            else:
+                result = self.library.run(job, control)
+                self.catalog.update_job(
+                    job.id, status="done", stage="done", progress=1.0, eta_s=0.0, media_id=result.media_id
+                )
         except WorkAbandonedError:
             log.warning("job %s was taken over by another worker; leaving it", job.id)
         except JobCanceledError:
@@ -149,12 +167,8 @@ class JobRunner:
                 eta_s=None,
                 error=f"internal error ({type(exc).__name__}); see the server log",
             )
-        else:
-            self.catalog.update_job(
-                job.id, status="done", stage="done", progress=1.0, eta_s=0.0, media_id=result.media_id
-            )
         finally:
-            self._current = None
+            self._current[fetch] = None
         return True
 
 

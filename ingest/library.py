@@ -151,11 +151,13 @@ class Library:
 
     # a job's file ----------------------------------------------------------------------------------
     def run(self, job: JobRecord, control: IngestControl) -> IngestResult:
-        """Ingest a job's file (fetching it first for a URL), then keep or delete the file if it is ours."""
+        """Ingest a job's file (fetching a URL first unless that was done), then keep or delete the file
+        if it is the library's."""
         base = 0.0
         filename = job.filename
         if job.source_kind == "url":
-            input_path = self._download(job, control)
+            fetched = Path(job.input_path) if job.input_path else None
+            input_path = fetched if fetched is not None and fetched.is_file() else self.fetch(job, control)
             base = FETCH_SHARE
             filename = filename or Path(urlsplit(job.source).path).name or None
         elif job.input_path:
@@ -169,10 +171,11 @@ class Library:
             self._keep(input_path, result)
         return result
 
-    def _download(self, job: JobRecord, control: IngestControl) -> Path:
+    def fetch(self, job: JobRecord, control: IngestControl) -> Path:
+        """Download a URL job's file into the uploads folder, reporting progress; stop when asked."""
         self.options.uploads_dir.mkdir(parents=True, exist_ok=True)
         dest = self.options.uploads_dir / f"{job.id}{_suffix(urlsplit(job.source).path)}"
-        self.catalog.update_job(job.id, stage="fetch", input_path=str(dest))
+        control.report("fetch", 0.0)
         with contextlib.closing(download(job.source, dest, self.options.fetch)) as progress:
             for received, total in progress:
                 control.report("fetch", FETCH_SHARE * (received / total if total else 0.0))
@@ -193,6 +196,15 @@ class Library:
         current = self.catalog.find_job(job.id) or job
         if current.owns_file and current.input_path:
             Path(current.input_path).unlink(missing_ok=True)
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a queued or running job. A running one stops at its next step and cleans up after
+        itself; the file of a queued one is deleted here, since no worker will look at it again."""
+        before = self.catalog.get_job(job_id)
+        job = self.catalog.cancel_job(job_id)
+        if before.status == "queued":
+            self.discard(job)
+        return job
 
     # removal ---------------------------------------------------------------------------------------
     def remove(self, media_id: str) -> None:

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import ServicesDep
+from api.deps import LibraryDep, ServicesDep
+from api.routing import GetAndHeadRoute
 from api.schemas import JobPublic
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], route_class=GetAndHeadRoute)
 
 
 @router.get("", response_model=list[JobPublic], summary="Recent jobs, newest first")
@@ -23,6 +24,6 @@ def get_job(job_id: str, services: ServicesDep) -> JobPublic:
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses={401: {}, 404: {}, 409: {}})
-def cancel_job(job_id: str, services: ServicesDep) -> JobPublic:
+def cancel_job(job_id: str, library: LibraryDep) -> JobPublic:
     """Cancel a queued or running job; its worker stops at its next step and removes what it wrote."""
-    return JobPublic.of(services.catalog.cancel_job(job_id))
+    return JobPublic.of(library.cancel(job_id))

@@ -83,8 +83,14 @@ def test_job_queue_leases_each_job_to_one_worker_and_takes_over_expired_leases(t
         and claimed.title == "A"
         and claimed.worker == "w1"
     )
-    again = cat.claim_next_job("w2", lease_s=60)
+    assert cat.claim_next_job("w2", lease_s=60) is None  # the URL waits for the fetch queue
+    again = cat.claim_next_job("w2", lease_s=60, fetch=True)
     assert again is not None and again.id == second.id
+    assert cat.hand_on_fetched(second.id, "w2", "/tmp/b.mp3", 0.1)  # downloaded: on to transcription
+    assert not cat.hand_on_fetched(second.id, "w2", "/tmp/b.mp3", 0.1)  # once
+    fetched = cat.claim_next_job("w2", lease_s=60)
+    assert fetched is not None and fetched.id == second.id and fetched.input_path == "/tmp/b.mp3"
+    assert fetched.attempts == 1
     assert cat.claim_next_job("w3", lease_s=60) is None  # both leased
     assert cat.renew_lease(first.id, "w1", 60) and not cat.renew_lease(first.id, "w2", 60)
     assert cat.expire_leases(["w1"]) == 1  # w1 died
