@@ -35,7 +35,8 @@ async def _reply(send: Send, status: int, code: str, message: str, headers: list
 
 
 class DoorMiddleware:
-    """Refuses unauthorized writes (401) and over-size bodies (413) before the app sees the body.
+    """Refuses unauthorized writes (401) and over-size bodies (413) before the app sees the body, and marks
+    every response ``X-Content-Type-Options: nosniff``.
 
     A declared Content-Length over the cap is refused at once; a chunked body is counted as it streams
     and cut off at the cap.
@@ -46,10 +47,23 @@ class DoorMiddleware:
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, original_send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, original_send)
             return
+
+        async def send(message: Message) -> None:
+            # Every answer says what it is and must not be sniffed as something else (JSON, transcripts,
+            # media); routes that set the header already keep theirs.
+            if message["type"] == "http.response.start":
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                if b"x-content-type-options" not in have:
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), (b"x-content-type-options", b"nosniff")],
+                    }
+            await original_send(message)
+
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         method = scope["method"]
         if method in _WRITE_METHODS and scope["path"].startswith("/api/") and self.api_key:

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
+from api.routing import GetAndHeadRoute
 from retrieval.errors import RetrievalError
 
-router = APIRouter(prefix="/api", tags=["health"])
+router = APIRouter(prefix="/api", tags=["health"], route_class=GetAndHeadRoute)
 
 
 @router.get("/health", summary="The process is alive")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -12,13 +13,38 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.deps import LibraryDep, RunnerDep, ServicesDep
+from api.routing import GetAndHeadRoute
 from api.schemas import IngestAccepted, IngestRequest, MediaPublic, SegmentPublic, TranscriptPublic
 from ingest.errors import UnknownMediaError
 from ingest.formats import content_type
 from ingest.library import Submitted, safe_filename
 from ingest.subtitles import render_transcript
 
-router = APIRouter(prefix="/api/media", tags=["media"])
+router = APIRouter(prefix="/api/media", tags=["media"], route_class=GetAndHeadRoute)
+
+_RANGE = re.compile(r"^bytes=\s*(\d*)\s*-\s*(\d*)\s*(,\s*(\d*)\s*-\s*(\d*)\s*)*$")
+_RANGE_PART = re.compile(r"(\d*)\s*-\s*(\d*)")
+
+
+def _readable_range(value: str) -> bool:
+    """A byte-range set we can read: each part "a-b" with a <= b, "a-" or "-n" (RFC 9110 section 14.1.2)."""
+    if not _RANGE.match(value):
+        return False
+    for first, last in _RANGE_PART.findall(value.partition("=")[2]):
+        if not first and not last:
+            return False
+        if first and last and int(first) > int(last):
+            return False
+    return True
+
+
+def _ignore_unreadable_range(request: Request) -> None:
+    """RFC 9110 section 14.2: a Range header the server cannot read is ignored, and the whole body is
+    sent with 200 (an unsatisfiable but readable one still gets 416)."""
+    value = request.headers.get("range")
+    if value is not None and not _readable_range(value):
+        request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"range"]
+
 
 _TEXT_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain"}
 
@@ -117,7 +143,7 @@ def get_transcript(
     return PlainTextResponse(
         render_transcript(segments, format),
         media_type=_TEXT_TYPES[format],
-        headers={"Content-Disposition": f'inline; filename="{name}.{format}"'},
+        headers={"Content-Disposition": f'inline; filename="{name}.{format}"', "X-Content-Type-Options": "nosniff"},
     )
 
 
@@ -129,6 +155,7 @@ def get_transcript(
 )
 def stream_media(
     media_id: str,
+    request: Request,
     services: ServicesDep,
     download: Annotated[bool, Query(description="As an attachment instead of inline")] = False,
 ) -> FileResponse:
@@ -136,6 +163,7 @@ def stream_media(
     path = Path(media.path)
     if not path.is_file():
         raise UnknownMediaError(f"the file of media {media_id} is no longer available")
+    _ignore_unreadable_range(request)
     served_as = content_type(media.format_name, media.kind)
     if served_as == "application/octet-stream":
         served_as = mimetypes.guess_type(media.filename)[0] or served_as

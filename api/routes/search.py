@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServicesDep
+from api.routing import GetAndHeadRoute
 from api.schemas import SearchResponse
 from retrieval.search import MAX_LIMIT, MAX_QUERY_CHARS
 from retrieval.types import SearchFilters, SearchMode
 
-router = APIRouter(prefix="/api", tags=["search"])
+router = APIRouter(prefix="/api", tags=["search"], route_class=GetAndHeadRoute)
 
 
 @router.get("/search", response_model=SearchResponse, summary="Ranked moments for a query")

@@ -7,6 +7,8 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from api.routing import GetAndHeadRoute
+
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 _HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -17,7 +19,7 @@ _HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GetAndHeadRoute)
 
 
 def _page(name: str) -> FileResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,7 +240,10 @@ def test_url_ingest_fetches_with_our_code(client: TestClient, media_server: str)
 
 
 def test_url_redirect_to_a_private_address_is_refused(client: TestClient, media_server: str) -> None:
-    _MediaServer.redirect_to = "http://127.0.0.1:9/secret.mp4"
+    with socket.socket() as s:  # a port that was free a moment ago, not one assumed to be closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _MediaServer.redirect_to = f"http://127.0.0.1:{port}/secret.mp4"
     r = client.post("/api/media", json={"url": f"{media_server}/redirect"})
     assert r.status_code == 202
     job = wait_for_job(client, r.json()["job_id"])
@@ -339,8 +343,6 @@ def test_auth_on_writes(tmp_path: Path, offline_models: OfflineModels, tone_wav:
 def test_unreachable_qdrant_server_serves_and_says_so(tmp_path: Path, offline_models: OfflineModels) -> None:
     """A Qdrant server that is down at start does not stop the app: health is up, readiness and search
     answer 503 with the reason, and nothing else breaks."""
-    import socket
-
     with socket.socket() as s:  # a port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
