@@ -22,7 +22,7 @@ from ingest.errors import (
 from ingest.formats import ALLOWED_DEMUXERS
 from ingest.types import MediaInfo, MediaKind
 
-__all__ = ["decode_audio", "probe_media"]
+__all__ = ["check_complete", "decode_audio", "probe_media"]
 
 SAMPLE_RATE_HZ = 16_000
 
@@ -120,12 +120,17 @@ def probe_media(path: Path, *, max_duration_s: float) -> MediaInfo:
             "(MOMENTS_MAX_DURATION_S)"
         )
     title = (fmt.get("tags") or {}).get("title")
+    try:
+        audio_duration_s: float | None = float(audio[0]["duration"])
+    except (KeyError, TypeError, ValueError):
+        audio_duration_s = None
     return MediaInfo(
         format_name=format_name,
         kind=_kind(streams),
         duration_s=duration_s,
         audio_codec=str(audio[0].get("codec_name", "unknown")),
         title=str(title) if title else None,
+        audio_duration_s=audio_duration_s,
     )
 
 
@@ -153,3 +158,18 @@ def decode_audio(path: Path, *, max_duration_s: float) -> np.ndarray:
     if audio.size / SAMPLE_RATE_HZ > max_duration_s:
         raise MediaTooLongError(f"{path.name}: longer than the {max_duration_s / 60:.1f} min cap")
     return audio.copy()
+
+
+def check_complete(name: str, info: MediaInfo, decoded_s: float) -> None:
+    """Refuse a file whose audio ends well before its own header says it does (a truncated download or
+    copy whose index survived): indexing the part that decodes would hide that the rest is missing.
+
+    Small gaps are normal (encoder padding, estimated lengths of VBR files), so only a file that decodes
+    to less than 80% of its audio stream's recorded length, and more than 3 s short, is refused.
+    """
+    expected = info.audio_duration_s
+    if expected and decoded_s < 0.8 * expected and expected - decoded_s > 3.0:
+        raise CorruptMediaError(
+            f"{name}: the file ends early: its audio decodes to {decoded_s:.1f} s of the {expected:.1f} s its "
+            "header records (a truncated download or copy?); refused"
+        )

@@ -21,7 +21,7 @@ import numpy as np
 
 from ingest.catalog import Catalog, MediaRecord
 from ingest.errors import JobCanceledError, UnsupportedMediaError, WorkAbandonedError
-from ingest.media import decode_audio, probe_media
+from ingest.media import check_complete, decode_audio, probe_media
 from ingest.passages import (
     PASSAGE_OVERLAP_S,
     PASSAGE_TARGET_S,
@@ -296,6 +296,7 @@ class Ingestor:
         control.report("decode", overall_progress("decode", 0.0))
         audio = decode_audio(path, max_duration_s=self.options.max_duration_s)
         name = filename or path.name
+        check_complete(name, info, audio.size / 16_000)
         record = MediaRecord(
             id=media_id,
             source=source or str(path.resolve()),

@@ -40,6 +40,7 @@ class MediaInfo:
     duration_s: float
     audio_codec: str
     title: str | None
+    audio_duration_s: float | None = None  # the audio stream's own length, where the container records it
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,8 @@ class QdrantPassageIndex:
                 return result
             except Exception as exc:
                 name = type(exc).__name__
+                if self._server and not self._connected and name in {"UnexpectedResponse", "ResponseHandlingException"}:
+                    self._refuse_if_not_qdrant(exc)
                 unreachable = name in {"ResponseHandlingException", "ConnectError", "ConnectTimeout", "RpcError"}
                 if not (unreachable or isinstance(exc, ConnectionError)):
                     raise
@@ -176,6 +178,23 @@ class QdrantPassageIndex:
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
+
+    def _refuse_if_not_qdrant(self, exc: Exception) -> None:
+        """A first answer Qdrant's client cannot read: if the server is not Qdrant at all (any web server
+        at MOMENTS_QDRANT_URL), say so instead of showing a decoding error."""
+        import httpx
+
+        try:
+            root = httpx.get(str(self.config.url), timeout=self.config.timeout_s, trust_env=False)
+            looks_like_qdrant = "qdrant" in str(root.json().get("title", "")).lower()
+        except (httpx.HTTPError, ValueError, AttributeError):
+            looks_like_qdrant = False
+        if not looks_like_qdrant:
+            answer = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise IndexUnavailableError(
+                f"the server at {self.config.url} is not a Qdrant server (it answered {answer!r}); "
+                "check MOMENTS_QDRANT_URL"
+            ) from exc
 
     def ensure_collection(self, dimension: int) -> None:
         from qdrant_client import models

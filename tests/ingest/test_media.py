@@ -143,3 +143,23 @@ def test_duration_cap(tone_wav: Path) -> None:
         probe_media(tone_wav, max_duration_s=2.0)
     with pytest.raises(MediaTooLongError):
         decode_audio(tone_wav, max_duration_s=2.0)
+
+
+def test_a_truncated_mp4_with_its_index_in_front_is_refused_not_half_indexed(tmp_path: Path) -> None:
+    """The index (moov) at the front survives a cut, so ffprobe still reads 11 s, but only the first few
+    seconds decode: refused with how much was there, rather than indexed silently in part."""
+    from ingest.media import check_complete
+
+    whole = tmp_path / "whole.mp4"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=11", "-c:a", "aac", "-movflags", "+faststart", str(whole))
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 3 // 10])
+    info = probe_media(cut, max_duration_s=60)
+    assert info.audio_duration_s is not None and info.audio_duration_s > 10.5
+    decoded_s = decode_audio(cut, max_duration_s=60).size / 16_000
+    assert decoded_s < 5
+    with pytest.raises(CorruptMediaError, match=r"ends early: its audio decodes to \d\.\d s of the 11\.\d s"):
+        check_complete(cut.name, info, decoded_s)
+    check_complete(
+        whole.name, probe_media(whole, max_duration_s=60), decode_audio(whole, max_duration_s=60).size / 16_000
+    )

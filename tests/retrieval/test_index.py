@@ -260,3 +260,23 @@ def test_search_refuses_to_mix_embedding_models(
 ) -> None:
     with pytest.raises(IndexMismatchError, match="reindex"):
         Searcher(_Renamed(embedder), index).search("bees")  # type: ignore[arg-type]
+
+
+def test_a_server_that_is_not_qdrant_is_named_as_such(tmp_path: Path) -> None:
+    """MOMENTS_QDRANT_URL pointing at any other web server: one clear sentence, not a decoding error."""
+    import http.server
+    import threading
+
+    from retrieval.errors import IndexUnavailableError
+
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        index = QdrantPassageIndex(IndexConfig(url=f"http://127.0.0.1:{server.server_address[1]}", connect_retries=1))
+        with pytest.raises(IndexUnavailableError, match="is not a Qdrant server"):
+            index.check()
+        index.close()
+    finally:
+        server.shutdown()
+        server.server_close()
