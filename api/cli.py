@@ -54,9 +54,28 @@ def guarded(fn: Callable[[], T]) -> T:
         fail(str(exc))
 
 
+class _MigrationBar:
+    """The one-time move of an older embedded index to Qdrant Edge, as a progress bar on stderr."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.progress is None:
+            err.print("Moving the embedded index to Qdrant Edge (once; nothing is re-transcribed or re-embedded).")
+            self.progress = Progress(TextColumn("moving"), BarColumn(), TaskProgressColumn(), console=err)
+            self.progress.start()
+            self.task = self.progress.add_task("moving", total=max(1, total))
+        assert self.task is not None
+        self.progress.update(self.task, completed=done)
+        if done >= total:
+            self.progress.stop()
+
+
 def services() -> Services:
     try:
-        return Services(Settings())
+        return Services(Settings(), on_migration=_MigrationBar())
     except ValidationError as exc:  # a bad MOMENTS_ variable
         fail(f"invalid configuration: {exc}")
 

@@ -7,6 +7,9 @@ the settings themselves.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from api.settings import Settings
 from ingest.catalog import Catalog
 from ingest.errors import IngestError
@@ -19,10 +22,13 @@ from ingest.pipeline import IngestOptions, Ingestor, PassageOptions
 from ingest.whisper import TranscribeOptions, WhisperTranscriber
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import RetrievalError
-from retrieval.index import IndexConfig, PassageIndex, QdrantPassageIndex
+from retrieval.index import IndexConfig, PassageIndex, open_index
 from retrieval.search import Searcher, SearchOptions
 
 __all__ = ["Services"]
+
+log = logging.getLogger("moments.services")
+MigrationProgress = Callable[[int, int], None]
 
 
 def whisper_source(settings: Settings) -> str:
@@ -48,10 +54,11 @@ def index_config(settings: Settings, url: str | None = None, collection: str | N
 class Services:
     """The components of one process, built lazily from settings so a command loads only what it uses."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, on_migration: MigrationProgress | None = None) -> None:
         self.settings = settings
+        self.on_migration = on_migration
         self._catalog: Catalog | None = None
-        self._index: QdrantPassageIndex | None = None
+        self._index: PassageIndex | None = None
         self._embedder: SentenceTransformerEmbedder | None = None
         self._transcriber: WhisperTranscriber | None = None
         self._ingestor: Ingestor | None = None
@@ -66,11 +73,27 @@ class Services:
         return self._catalog
 
     @property
-    def index(self) -> QdrantPassageIndex:
-        """The index; opening it takes the embedded folder's lock (IndexLockedError if a server holds it)."""
+    def index(self) -> PassageIndex:
+        """The index; opening it takes the embedded folder's lock (IndexLockedError if a server holds it).
+
+        A library made before Qdrant Edge is moved to it here, once (points copied, nothing re-embedded).
+        """
         if self._index is None:
-            self._index = QdrantPassageIndex(index_config(self.settings))
+            s = self.settings
+            if not s.qdrant_url:
+                self._migrate_embedded()
+            self._index = open_index(index_config(s))
         return self._index
+
+    def _migrate_embedded(self) -> None:
+        from retrieval.migrate import migrate_local_to_edge, needs_migration
+
+        s = self.settings
+        if not needs_migration(s.legacy_index_path, s.index_path, s.collection):
+            return
+        log.warning("moving the embedded index from %s to Qdrant Edge at %s (once)", s.legacy_index_path, s.index_path)
+        moved = migrate_local_to_edge(s.legacy_index_path, s.index_path, s.collection, self.on_migration)
+        log.warning("moved %d passages; the old folder is kept as %s.moved", moved, s.legacy_index_path.name)
 
     def open_index(self) -> None:
         """Open the index now and check it answers: a locked folder or a Qdrant server that is down shows

@@ -132,6 +132,12 @@ class Settings(BaseSettings):
 
     @property
     def index_path(self) -> Path:
+        """The embedded index (Qdrant Edge), one folder per collection inside."""
+        return self.data_dir / "index"
+
+    @property
+    def legacy_index_path(self) -> Path:
+        """Where libraries made before Qdrant Edge kept their embedded index (qdrant-client local mode)."""
         return self.data_dir / "qdrant"
 
     @property

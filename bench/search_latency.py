@@ -1,13 +1,15 @@
-"""Search latency on the embedded store and on a Qdrant server: the Python search call and /api/search over
-HTTP, with upsert throughput and the server's memory.
+"""Search latency on the embedded store (Qdrant Edge, and qdrant-client's local mode for comparison) and on
+a Qdrant server: the Python search call and /api/search over HTTP, with upsert throughput, the longest
+single write (Edge holds the GIL while it writes: every other thread waits that long), and the server's
+memory.
 
 The library is synthetic but real text: sentences from the docstrings of Python's standard library are
 grouped into passages of 4-6 "segments" with times. Sentence vectors come from the real MiniLM model; a
 passage's dense vector is the normalised mean of its sentences' vectors (embedding 10k passages as well
 would add minutes and change nothing about search latency). Prints p50/p99 per mode.
 
-    python -m bench.search_latency                          # embedded 10k; server 10k and 100k
-    python -m bench.search_latency --embedded 10000 --server 10000 100000 1000000 --queries 100
+    python -m bench.search_latency                          # embedded 10k (Edge and local); server 10k, 100k
+    python -m bench.search_latency --embedded 10000 100000 --local 10000 --server 100000 --queries 100
 """
 
 from __future__ import annotations
@@ -63,17 +65,20 @@ def _pool(n: int) -> tuple[list[str], np.ndarray]:
     return pool, vectors
 
 
-def build_library(config: object, n_passages: int, pool: list[str], vectors: np.ndarray, seed: int = 7) -> float:
-    """Fill an index with ``n_passages``; returns upserted points per second."""
-    from retrieval.index import IndexConfig, QdrantPassageIndex
+def build_library(
+    config: object, n_passages: int, pool: list[str], vectors: np.ndarray, seed: int = 7
+) -> tuple[float, float]:
+    """Fill an index with ``n_passages``; returns upserted points per second and the longest write (s)."""
+    from retrieval.index import IndexConfig, open_index
     from retrieval.sparse import document_vector
     from retrieval.types import Passage
 
     assert isinstance(config, IndexConfig)
     rng = random.Random(seed)
-    index = QdrantPassageIndex(config)
+    index = open_index(config)
     index.ensure_collection(vectors.shape[1])
     passages, dense, sparse = [], [], []
+    longest = 0.0
     started = time.perf_counter()
     for i in range(n_passages):
         media = f"m{i // 100:05d}"
@@ -107,12 +112,23 @@ def build_library(config: object, n_passages: int, pool: list[str], vectors: np.
         mean = seg_vecs.mean(axis=0)
         dense.append(mean / np.linalg.norm(mean))
         sparse.append(document_vector(passages[-1].text))
-        if len(passages) == 512 or i == n_passages - 1:
+        if len(passages) == 64 or i == n_passages - 1:  # the ingest writer's batch
+            t = time.perf_counter()
             index.upsert(passages, np.stack(dense), sparse, "sentence-transformers/all-MiniLM-L6-v2")
+            longest = max(longest, time.perf_counter() - t)
             passages, dense, sparse = [], [], []
     rate = n_passages / (time.perf_counter() - started)
     index.close()
-    return rate
+    return rate, longest
+
+
+def _cpu() -> str:
+    """The CPU model and the flags that decide engine speed, recorded with every figure."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
+    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+    return f"{model}; " + " ".join(f for f in wanted if f in flags)
 
 
 def _rss_mb(pid: int) -> float:
@@ -124,13 +140,13 @@ def _rss_mb(pid: int) -> float:
 
 def _python_latency(config: object, queries: list[str], label: str) -> None:
     from retrieval.embedder import SentenceTransformerEmbedder
-    from retrieval.index import IndexConfig, QdrantPassageIndex
+    from retrieval.index import IndexConfig, open_index
     from retrieval.search import Searcher
 
     assert isinstance(config, IndexConfig)
     embedder = SentenceTransformerEmbedder()
     embedder.load()
-    index = QdrantPassageIndex(config)
+    index = open_index(config)
     searcher = Searcher(embedder, index)
     for mode in ("hybrid", "semantic", "keyword"):
         searcher.search(queries[0], mode=mode)  # type: ignore[arg-type]
@@ -182,7 +198,8 @@ def _http_latency(data_dir: Path, queries: list[str], label: str, extra_env: dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--embedded", type=int, nargs="*", default=[10_000], help="passage counts, embedded store")
+    parser.add_argument("--embedded", type=int, nargs="*", default=[10_000], help="passage counts, Qdrant Edge")
+    parser.add_argument("--local", type=int, nargs="*", default=[10_000], help="passage counts, local mode")
     parser.add_argument("--server", type=int, nargs="*", default=[10_000, 100_000], help="passage counts, server")
     parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
@@ -194,23 +211,27 @@ def main() -> None:
     rng = random.Random(11)
     queries = [" ".join(rng.choice(pool).split()[: rng.randint(3, 8)]) for _ in range(args.queries)]
     print(f"# search latency, {args.queries} queries per row, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
+    print(f"# cpu: {_cpu()}")
     print("| library | path | mode | latency |")
     print("| --- | --- | --- | --- |")
     rows: list[str] = []
-    for n in args.embedded:
-        with tempfile.TemporaryDirectory() as tmp:
-            config = IndexConfig(path=Path(tmp) / "qdrant")
-            rate = build_library(config, n, pool, vectors)
-            rows.append(f"embedded {n}: upsert {rate:.0f} points/s")
-            label = f"embedded {n // 1000}k"
-            _python_latency(config, queries, label)
-            _http_latency(Path(tmp), queries, label, {})
+    for engine, counts in (("edge", args.embedded), ("local", args.local)):
+        for n in counts:
+            with tempfile.TemporaryDirectory() as tmp:
+                # the folder `moments serve` opens for DATA_DIR=tmp
+                config = IndexConfig(path=Path(tmp) / ("index" if engine == "edge" else "qdrant"), engine=engine)  # type: ignore[arg-type]
+                rate, longest = build_library(config, n, pool, vectors)
+                rows.append(f"{engine} {n}: upsert {rate:.0f} points/s, longest write of 64 {longest * 1000:.0f} ms")
+                label = f"{engine} {n // 1000}k"
+                _python_latency(config, queries, label)
+                if engine == "edge":  # a server on a local-mode folder would move it to Edge first
+                    _http_latency(Path(tmp), queries, label, {})
     for n in args.server:
         with tempfile.TemporaryDirectory() as tmp:
             qdrant = QdrantProcess(ensure_qdrant_binary(REPO / ".cache"), Path(tmp) / "qdrant-server").start()
             try:
                 config = IndexConfig(url=qdrant.url, collection="bench")
-                rate = build_library(config, n, pool, vectors)
+                rate, _longest = build_library(config, n, pool, vectors)
                 assert qdrant.proc is not None
                 rows.append(f"server {n}: upsert {rate:.0f} points/s, Qdrant RSS {_rss_mb(qdrant.proc.pid):.0f} MB")
                 label = f"server {n // 1000}k"

@@ -7,39 +7,29 @@ re-run or a resumed job overwrites instead of duplicating.
 
 from __future__ import annotations
 
-import base64
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from retrieval.errors import IndexLockedError, IndexMismatchError, IndexUnavailableError, QueryError
+from retrieval.points import DENSE, FILTER_FIELDS, SPARSE, StoredPoint, passage_of, payload_of, point_id
 from retrieval.sparse import SparseVector
 from retrieval.types import Hit, Passage, SearchFilters, SearchMode
 
-__all__ = ["IndexConfig", "PassageIndex", "QdrantPassageIndex", "point_id", "require_single_model"]
-
-PIPELINE_VERSION = "1"
-DENSE = "dense"
-SPARSE = "sparse"
-_NAMESPACE = uuid.UUID("6f1c5a52-3f0e-4d8e-9a53-8d1f4a0b7c11")
-# Payload keys that SearchFilters match, indexed on a server. Points written by earlier versions may also
-# carry a "collection" key (a per-media tag that nothing ever set); reading ignores it.
-_FILTER_FIELDS = ("media_id", "kind", "language")
-
-
-def point_id(media_id: str, index: int, version: str = PIPELINE_VERSION) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{media_id}/{version}/{index}"))
+__all__ = ["IndexConfig", "PassageIndex", "QdrantPassageIndex", "open_index", "point_id", "require_single_model"]
 
 
 @dataclass(frozen=True)
 class IndexConfig:
-    path: Path | None = None  # embedded mode: a folder
+    path: Path | None = None  # embedded: a folder
     url: str | None = None  # server mode
+    # embedded engine: "edge" (Qdrant Edge, the default) or "local" (qdrant-client's local mode: older
+    # libraries, read once to move them to Edge, and the comparison in bench/search_latency)
+    engine: Literal["edge", "local"] = "edge"
     api_key: str | None = None
     collection: str = "moments"
     shard_number: int = 1
@@ -73,61 +63,24 @@ class PassageIndex(Protocol):
         limit: int,
     ) -> list[Hit]: ...
 
+    def check(self) -> None: ...
+
+    def point_ids(self, media_id: str | None = None) -> set[str]: ...
+
+    def scroll(self, *, media_id: str | None = None, with_vectors: bool = True) -> Iterator[StoredPoint]: ...
+
     def close(self) -> None: ...
 
 
-def _payload(p: Passage, embed_model: str) -> dict[str, Any]:
-    return {
-        "media_id": p.media_id,
-        "index": p.index,
-        "start": p.start_s,
-        "end": p.end_s,
-        "text": p.text,
-        "seg_starts": list(p.segment_starts),
-        "seg_ends": list(p.segment_ends),
-        "seg_offsets": list(p.segment_offsets),
-        "title": p.title,
-        "filename": p.filename,
-        "kind": p.kind,
-        "language": p.language,
-        "created_at": p.created_at,
-        "embed_model": embed_model,
-        "pipeline": PIPELINE_VERSION,
-        "seg_vecs": _encode_vectors(p.segment_vectors),
-    }
+def open_index(config: IndexConfig) -> PassageIndex:
+    """The index a configuration names: a Qdrant server, Qdrant Edge in a folder, or local mode."""
+    if config.url is None and config.engine == "edge":
+        from retrieval.edge import EdgePassageIndex
 
-
-def _encode_vectors(vectors: np.ndarray | None) -> str | None:
-    """float16 bytes, base64: about 1 KB per segment instead of 8 KB of JSON floats."""
-    if vectors is None:
-        return None
-    return base64.b64encode(np.asarray(vectors, dtype="<f2").tobytes()).decode("ascii")
-
-
-def _decode_vectors(blob: str | None, count: int) -> np.ndarray | None:
-    if not blob or count == 0:
-        return None
-    flat = np.frombuffer(base64.b64decode(blob), dtype="<f2").astype(np.float32)
-    return flat.reshape(count, -1)
-
-
-def _passage(payload: dict[str, Any]) -> Passage:
-    return Passage(
-        media_id=payload["media_id"],
-        index=int(payload["index"]),
-        start_s=float(payload["start"]),
-        end_s=float(payload["end"]),
-        text=payload["text"],
-        segment_starts=tuple(payload["seg_starts"]),
-        segment_ends=tuple(payload["seg_ends"]),
-        segment_offsets=tuple(payload["seg_offsets"]),
-        title=payload["title"],
-        filename=payload["filename"],
-        kind=payload["kind"],
-        language=payload["language"],
-        created_at=float(payload["created_at"]),
-        segment_vectors=_decode_vectors(payload.get("seg_vecs"), len(payload["seg_starts"])),
-    )
+        if config.path is None:
+            raise ValueError("IndexConfig needs a path (embedded) or a url (server)")
+        return EdgePassageIndex(config.path, config.collection)
+    return QdrantPassageIndex(config)
 
 
 class QdrantPassageIndex:
@@ -224,7 +177,7 @@ class QdrantPassageIndex:
             on_disk_payload=self.config.on_disk or None,
         )
         if self._server:
-            for field in (*_FILTER_FIELDS, "embed_model"):
+            for field in (*FILTER_FIELDS, "embed_model"):
                 self._call(self._client.create_payload_index, name, field, field_schema="keyword")
 
     def upsert(
@@ -239,7 +192,7 @@ class QdrantPassageIndex:
                     DENSE: dense[i].tolist(),
                     SPARSE: models.SparseVector(indices=sparse[i].indices, values=sparse[i].values),
                 },
-                payload=_payload(p, embed_model),
+                payload=payload_of(p, embed_model),
             )
             for i, p in enumerate(passages)
         ]
@@ -304,12 +257,40 @@ class QdrantPassageIndex:
             if offset is None:
                 return ids
 
+    def scroll(self, *, media_id: str | None = None, with_vectors: bool = True) -> Iterator[StoredPoint]:
+        """Every stored point (of one media item), in batches, vectors included unless asked not to."""
+        if not self._exists():
+            return
+        flt = self._filter(SearchFilters(media_id=media_id)) if media_id else None
+        offset = None
+        while True:
+            points, offset = self._call(
+                self._client.scroll,
+                self.config.collection,
+                scroll_filter=flt,
+                limit=256,
+                offset=offset,
+                with_payload=True,
+                with_vectors=with_vectors,
+            )
+            for p in points:
+                vectors: Any = p.vector or {}
+                sparse = vectors.get(SPARSE)
+                yield StoredPoint(
+                    str(p.id),
+                    [float(x) for x in vectors.get(DENSE, [])],
+                    (list(sparse.indices), list(sparse.values)) if sparse is not None else ([], []),
+                    dict(p.payload or {}),
+                )
+            if offset is None:
+                return
+
     @staticmethod
     def _filter(filters: SearchFilters) -> Any:
         from qdrant_client import models
 
         must: list[Any] = []
-        for field in _FILTER_FIELDS:
+        for field in FILTER_FIELDS:
             value = getattr(filters, field)
             if value:
                 must.append(models.FieldCondition(key=field, match=models.MatchValue(value=value)))
@@ -368,7 +349,7 @@ class QdrantPassageIndex:
                 limit=limit,
                 with_payload=True,
             )
-        return [Hit(passage=_passage(p.payload or {}), score=float(p.score)) for p in res.points]
+        return [Hit(passage=passage_of(p.payload or {}), score=float(p.score)) for p in res.points]
 
     def close(self) -> None:
         self._client.close()

@@ -18,7 +18,7 @@ import pytest
 from bench.qdrant_server import QdrantProcess
 from bench.speech import SpokenMedia
 from ingest.models import OfflineModels
-from retrieval.index import IndexConfig, QdrantPassageIndex
+from retrieval.index import IndexConfig, open_index
 from tests.conftest import ffmpeg
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ class Library:
         return result
 
     def points(self, media_id: str | None = None) -> int:
-        index = QdrantPassageIndex(IndexConfig(path=self.data_dir / "qdrant"))
+        index = open_index(IndexConfig(path=self.data_dir / "index"))
         try:
             return index.count(media_id)
         finally:

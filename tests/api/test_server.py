@@ -13,7 +13,7 @@ import pytest
 
 from bench.speech import SpokenMedia
 from ingest.models import OfflineModels
-from retrieval.index import IndexConfig, QdrantPassageIndex
+from retrieval.index import IndexConfig, open_index
 from tests.live_server import MOMENTS, Server, server_env
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def _wait(server: Server, job_id: str, until: object, timeout_s: float = 300.0) 
 
 
 def _point_ids(data_dir: Path) -> set[str]:
-    index = QdrantPassageIndex(IndexConfig(path=data_dir / "qdrant"))
+    index = open_index(IndexConfig(path=data_dir / "index"))
     try:
         return index.point_ids()
     finally:

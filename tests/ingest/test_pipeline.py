@@ -19,7 +19,7 @@ from ingest.pipeline import Ingestor, StopReason, media_id_for
 from ingest.types import Segment
 from ingest.whisper import SegmentBatch, TranscriptionInfo
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.index import IndexConfig, QdrantPassageIndex
+from retrieval.index import IndexConfig, PassageIndex, open_index
 from retrieval.sparse import query_vector
 from retrieval.types import SearchFilters
 
@@ -31,7 +31,7 @@ class ScriptedTranscriber:
 
     def __init__(self) -> None:
         self.indexed_while_transcribing: list[int] = []
-        self.index: QdrantPassageIndex | None = None
+        self.index: PassageIndex | None = None
         self.batches_decoded = 0
 
     def stream(self, audio: np.ndarray) -> tuple[TranscriptionInfo, Iterator[SegmentBatch]]:
@@ -91,7 +91,7 @@ def _ingestor(
     catalog_cls: type[Catalog] = Catalog,
     stages: Sequence[Shout] = (),
 ) -> Ingestor:
-    index = QdrantPassageIndex(IndexConfig(path=tmp_path / "qdrant"))
+    index = open_index(IndexConfig(path=tmp_path / "index"))
     return Ingestor(catalog_cls(tmp_path / "catalog.sqlite3"), ScriptedTranscriber(), embedder, index, stages=stages)
 
 
@@ -165,7 +165,7 @@ def test_reindex_rebuilds_the_same_points_from_the_catalog(
         assert np.allclose(vectors_again[i], v, atol=2e-3)
 
 
-def _points(index: QdrantPassageIndex) -> tuple[set[str], dict[int, tuple[object, ...]], dict[int, np.ndarray]]:
+def _points(index: PassageIndex) -> tuple[set[str], dict[int, tuple[object, ...]], dict[int, np.ndarray]]:
     """Every point id, every passage's fields, and its segment vectors."""
     hits = index.search("keyword", None, query_vector("tides"), SearchFilters(), 10_000)
     fields = {

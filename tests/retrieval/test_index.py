@@ -13,7 +13,7 @@ import pytest
 from bench.qdrant_server import QdrantProcess
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import IndexMismatchError, QueryError
-from retrieval.index import IndexConfig, QdrantPassageIndex
+from retrieval.index import IndexConfig, PassageIndex, QdrantPassageIndex, open_index
 from retrieval.search import Searcher
 from retrieval.sparse import document_vector
 from retrieval.types import Passage, SearchFilters
@@ -67,7 +67,7 @@ def make_passage(media_id: str, kind: str, sentences: list[str], start: float = 
     )
 
 
-def _fill(idx: QdrantPassageIndex, embedder: SentenceTransformerEmbedder) -> QdrantPassageIndex:
+def _fill(idx: PassageIndex, embedder: SentenceTransformerEmbedder) -> PassageIndex:
     idx.ensure_collection(embedder.dimension)
     for media_id, sentences in TEXTS.items():
         p = make_passage(media_id, "audio" if media_id == "bread" else "video", sentences)
@@ -76,16 +76,18 @@ def _fill(idx: QdrantPassageIndex, embedder: SentenceTransformerEmbedder) -> Qdr
 
 
 def _config(backend: str, tmp_path: Path, server: QdrantProcess) -> IndexConfig:
-    if backend == "embedded":
-        return IndexConfig(path=tmp_path / "qdrant")
+    if backend == "edge":
+        return IndexConfig(path=tmp_path / "index")
+    if backend == "local":
+        return IndexConfig(path=tmp_path / "qdrant", engine="local")
     return IndexConfig(url=server.url, collection=f"t_{uuid.uuid4().hex[:12]}")
 
 
-@pytest.fixture(params=["embedded", "server"])
+@pytest.fixture(params=["edge", "local", "server"])
 def index(
     request: pytest.FixtureRequest, tmp_path: Path, embedder: SentenceTransformerEmbedder, qdrant_server: QdrantProcess
-) -> Iterator[QdrantPassageIndex]:
-    idx = _fill(QdrantPassageIndex(_config(request.param, tmp_path, qdrant_server)), embedder)
+) -> Iterator[PassageIndex]:
+    idx = _fill(open_index(_config(request.param, tmp_path, qdrant_server)), embedder)
     yield idx
     idx.drop()
     idx.close()
@@ -101,11 +103,12 @@ QUERIES = [
 ]
 
 
+@pytest.mark.parametrize("engine", ["edge", "local"])
 def test_embedded_and_server_give_the_same_moments(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder, qdrant_server: QdrantProcess
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, qdrant_server: QdrantProcess, engine: str
 ) -> None:
-    embedded = _fill(QdrantPassageIndex(_config("embedded", tmp_path, qdrant_server)), embedder)
-    server = _fill(QdrantPassageIndex(_config("server", tmp_path, qdrant_server)), embedder)
+    embedded = _fill(open_index(_config(engine, tmp_path, qdrant_server)), embedder)
+    server = _fill(open_index(_config("server", tmp_path, qdrant_server)), embedder)
     try:
         for q, mode in QUERIES:
             a = Searcher(embedder, embedded).search(q, mode=mode).moments  # type: ignore[arg-type]
@@ -168,7 +171,7 @@ def test_unreachable_server_is_a_clear_error_after_bounded_retries() -> None:
 
 
 def test_each_mode_finds_the_right_media_and_sentence(
-    index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder
+    index: PassageIndex, embedder: SentenceTransformerEmbedder
 ) -> None:
     searcher = Searcher(embedder, index)
     top = searcher.search("why did the bridge collapse", mode="semantic").moments[0]
@@ -180,7 +183,7 @@ def test_each_mode_finds_the_right_media_and_sentence(
     assert [top.text[s:e] for s, e in top.highlights] == ["kilograms", "honey"]
 
 
-def test_quoted_phrase_must_appear(index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder) -> None:
+def test_quoted_phrase_must_appear(index: PassageIndex, embedder: SentenceTransformerEmbedder) -> None:
     searcher = Searcher(embedder, index)
     moments = searcher.search('"covered pot"').moments
     assert [m.media_id for m in moments] == ["bread"]
@@ -188,14 +191,14 @@ def test_quoted_phrase_must_appear(index: QdrantPassageIndex, embedder: Sentence
     assert searcher.search('"pot covered"').moments == []
 
 
-def test_filters(index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder) -> None:
+def test_filters(index: PassageIndex, embedder: SentenceTransformerEmbedder) -> None:
     searcher = Searcher(embedder, index)
     assert {m.media_id for m in searcher.search("food", filters=SearchFilters(kind="audio")).moments} == {"bread"}
     assert {m.media_id for m in searcher.search("food", filters=SearchFilters(media_id="bees")).moments} == {"bees"}
 
 
 def test_upserting_again_keeps_the_count_and_delete_removes_one_media(
-    index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder
+    index: PassageIndex, embedder: SentenceTransformerEmbedder
 ) -> None:
     assert index.count() == 3
     p = make_passage("bees", "video", TEXTS["bees"])
@@ -205,23 +208,24 @@ def test_upserting_again_keeps_the_count_and_delete_removes_one_media(
     assert index.count() == 2 and index.count("bees") == 0
 
 
-def test_bad_queries_are_refused(index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder) -> None:
+def test_bad_queries_are_refused(index: PassageIndex, embedder: SentenceTransformerEmbedder) -> None:
     searcher = Searcher(embedder, index)
     for kwargs in ({"q": "  "}, {"q": "x", "mode": "fuzzy"}, {"q": "x", "limit": 0}, {"q": "x" * 5000}):
         with pytest.raises(QueryError):
             searcher.search(**kwargs)  # type: ignore[arg-type]
 
 
-def test_a_second_process_on_the_same_folder_gets_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["edge", "local"])
+def test_a_second_process_on_the_same_folder_gets_a_clear_error(tmp_path: Path, engine: str) -> None:
     import subprocess
     import sys
 
     folder = tmp_path / "q"
-    first = QdrantPassageIndex(IndexConfig(path=folder))
+    first = open_index(IndexConfig(path=folder, engine=engine))  # type: ignore[arg-type]
     code = (
         "from pathlib import Path\n"
-        "from retrieval.index import IndexConfig, QdrantPassageIndex\n"
-        f"QdrantPassageIndex(IndexConfig(path=Path({str(folder)!r})))\n"
+        "from retrieval.index import IndexConfig, open_index\n"
+        f"open_index(IndexConfig(path=Path({str(folder)!r}), engine={engine!r}))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     first.close()
@@ -229,12 +233,14 @@ def test_a_second_process_on_the_same_folder_gets_a_clear_error(tmp_path: Path) 
     assert "IndexLockedError" in proc.stderr and "moments serve" in proc.stderr
 
 
-def test_a_different_vector_size_is_refused(tmp_path: Path) -> None:
-    idx = QdrantPassageIndex(IndexConfig(path=tmp_path / "q"))
+@pytest.mark.parametrize("engine", ["edge", "local"])
+def test_a_different_vector_size_is_refused(tmp_path: Path, engine: str) -> None:
+    idx = open_index(IndexConfig(path=tmp_path / "q", engine=engine))  # type: ignore[arg-type]
     idx.ensure_collection(384)
     with pytest.raises(IndexMismatchError, match="reindex"):
         idx.ensure_collection(768)
-    assert np.isfinite(idx.count())
+    assert idx.count() == 0
+    idx.close()
 
 
 class _Renamed:
@@ -255,9 +261,7 @@ class _Renamed:
         return self.inner.embed_documents(texts)
 
 
-def test_search_refuses_to_mix_embedding_models(
-    index: QdrantPassageIndex, embedder: SentenceTransformerEmbedder
-) -> None:
+def test_search_refuses_to_mix_embedding_models(index: PassageIndex, embedder: SentenceTransformerEmbedder) -> None:
     with pytest.raises(IndexMismatchError, match="reindex"):
         Searcher(_Renamed(embedder), index).search("bees")  # type: ignore[arg-type]
 

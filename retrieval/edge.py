@@ -1,0 +1,323 @@
+"""The embedded index: Qdrant's own engine in-process (Qdrant Edge, ``qdrant-edge-py``), one folder.
+
+The same points, payload and queries as on a Qdrant server (:mod:`retrieval.points`), so search gives the
+same moments in the same order; sparse scoring and fusion run in Qdrant's Rust code instead of
+qdrant-client's pure-Python local mode (milliseconds at 100k passages instead of a second).
+
+What this adapter handles on purpose (see ``shared/OFFLINE.md``, "Qdrant Edge"):
+
+- Search stays exact: the shard is created with an indexing threshold no library reaches, so no HNSW graph
+  is ever built. Edge has no background optimizer and holds the GIL while it builds one (seconds at 10k
+  points, every other thread stalled); an exact scan of 100k 384-dimensional vectors costs milliseconds.
+- Durability: Edge keeps updates in a write-ahead log that survives a crash of the process, but reaches its
+  segment files only at ``flush()``; every write here is flushed before it returns, so a job that reports
+  done survives a power cut, and a job killed half-way is cleaned up by its resumption (deterministic ids).
+- One process per folder: a lock file is taken when the index is opened, so a second process gets the same
+  clear "in use" error as with local mode (and the CLI goes through the running server).
+- The folder format is not promised stable across Edge versions: the version that wrote a folder is
+  recorded beside it; another version refuses it with a message that says how to rebuild
+  (``moments reindex``: re-embedding from the catalog, no re-transcription).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import shutil
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from retrieval.errors import IndexLockedError, IndexMismatchError, QueryError
+from retrieval.points import DENSE, FILTER_FIELDS, SPARSE, StoredPoint, passage_of, payload_of, point_id
+from retrieval.sparse import SparseVector
+from retrieval.types import Hit, Passage, SearchFilters, SearchMode
+
+__all__ = ["EDGE_VERSION", "EdgePassageIndex"]
+
+EDGE_VERSION = "0.9.0"  # the qdrant-edge-py release this adapter was written and tested against
+RRF_K = 2  # Qdrant's default rank constant, so fusion scores equal a server's
+_STAMP = "moments-index.json"
+_NEVER_INDEX = 10**9  # points before Edge would build an HNSW graph: never, search stays exact
+
+
+def _installed_version() -> str:
+    try:
+        return metadata.version("qdrant-edge-py")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class EdgePassageIndex:
+    """A passage collection in a Qdrant Edge shard under ``root/<collection>``."""
+
+    def __init__(self, root: Path, collection: str = "moments") -> None:
+        self.root = root
+        self.collection = collection
+        self.path = root / collection
+        self._lock = threading.RLock()  # the bindings are not documented as thread-safe: one call at a time
+        self._shard: Any = None
+        root.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._take_folder_lock(root / f".{collection}.lock")
+        if (self.path / _STAMP).is_file():
+            self._open()
+
+    # opening -----------------------------------------------------------------------------------------
+    def _take_folder_lock(self, path: Path) -> IO[str]:
+        handle = path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise IndexLockedError(
+                f"the embedded index at {self.path} is in use by another moments process "
+                "(is `moments serve` running?). Stop it, or use a Qdrant server (MOMENTS_QDRANT_URL)."
+            ) from None
+        return handle
+
+    def _stamp(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.path / _STAMP).read_text())
+        return data
+
+    def _open(self) -> None:
+        from qdrant_edge import EdgeShard
+
+        written_by = str(self._stamp().get("edge_version"))
+        if written_by != _installed_version():
+            raise IndexMismatchError(
+                f"the embedded index at {self.path} was written by qdrant-edge {written_by}, and this is "
+                f"{_installed_version()}; run `moments reindex` to rebuild it from the catalog "
+                "(no re-transcription)"
+            )
+        try:
+            self._shard = EdgeShard.load(str(self.path))
+        except Exception as exc:  # the bindings raise plain Exceptions
+            if "WouldBlock" in str(exc):
+                raise IndexLockedError(f"the embedded index at {self.path} is in use by another process") from exc
+            raise IndexMismatchError(
+                f"the embedded index at {self.path} cannot be opened ({exc}); run `moments reindex` to rebuild "
+                "it from the catalog"
+            ) from exc
+
+    def _create(self, dimension: int) -> None:
+        from qdrant_edge import (
+            Distance,
+            EdgeConfig,
+            EdgeOptimizersConfig,
+            EdgeShard,
+            EdgeSparseVectorParams,
+            EdgeVectorParams,
+            Modifier,
+            PayloadSchemaType,
+            UpdateOperation,
+        )
+
+        if self.path.exists():
+            shutil.rmtree(self.path)  # an earlier creation that did not finish (no stamp)
+        config = EdgeConfig(
+            vectors={DENSE: EdgeVectorParams(size=dimension, distance=Distance.Cosine)},
+            sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+            optimizers=EdgeOptimizersConfig(indexing_threshold=_NEVER_INDEX),
+        )
+        shard = EdgeShard.create(str(self.path), config)
+        for field in (*FILTER_FIELDS, "embed_model"):
+            shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
+        shard.flush()
+        # The stamp comes last: a folder without it is an unfinished creation, removed on the next try.
+        stamp = {"edge_version": _installed_version(), "dimension": dimension}
+        (self.path / _STAMP).write_text(json.dumps(stamp))
+        self._shard = shard
+
+    # the PassageIndex protocol -------------------------------------------------------------------------
+    def check(self) -> None:
+        """Nothing to reach: the folder's lock was taken when this object was made."""
+
+    def ensure_collection(self, dimension: int) -> None:
+        with self._lock:
+            if self._shard is None:
+                self._create(dimension)
+                return
+            size = self._stamp().get("dimension")
+            if size != dimension:
+                raise IndexMismatchError(
+                    f"the index holds {size}-dimensional vectors but the embedding model makes {dimension}; "
+                    "run `moments reindex` after changing MOMENTS_EMBEDDING_MODEL"
+                )
+
+    def upsert(
+        self, passages: Sequence[Passage], dense: np.ndarray, sparse: Sequence[SparseVector], embed_model: str
+    ) -> None:
+        self.write(
+            StoredPoint(
+                point_id(p.media_id, p.index),
+                [float(x) for x in dense[i]],
+                (list(sparse[i].indices), list(sparse[i].values)),
+                payload_of(p, embed_model),
+            )
+            for i, p in enumerate(passages)
+        )
+
+    def write(self, points: Iterable[StoredPoint]) -> None:
+        """Upsert points as they are stored (also the migration's way in), flushed before returning."""
+        from qdrant_edge import Point, UpdateOperation
+        from qdrant_edge import SparseVector as EdgeSparse
+
+        batch = [
+            Point(
+                id=p.id,
+                vector={DENSE: p.dense, SPARSE: EdgeSparse(indices=p.sparse[0], values=p.sparse[1])},
+                payload=p.payload,
+            )
+            for p in points
+        ]
+        if not batch:
+            return
+        with self._lock:
+            self._require_shard().update(UpdateOperation.upsert_points(batch))
+            self._shard.flush()
+
+    def delete_media(self, media_id: str) -> None:
+        from qdrant_edge import UpdateOperation
+
+        with self._lock:
+            if self._shard is None:
+                return
+            self._shard.update(UpdateOperation.delete_points_by_filter(self._filter(SearchFilters(media_id=media_id))))
+            self._shard.flush()
+
+    def drop(self) -> None:
+        """Remove every point (the folder goes; the next ``ensure_collection`` creates it again)."""
+        with self._lock:
+            if self._shard is not None:
+                self._shard.close()
+                self._shard = None
+            if self.path.exists():
+                shutil.rmtree(self.path)
+
+    def count(self, media_id: str | None = None) -> int:
+        from qdrant_edge import CountRequest
+
+        with self._lock:
+            if self._shard is None:
+                return 0
+            flt = self._filter(SearchFilters(media_id=media_id)) if media_id else None
+            return int(self._shard.count(CountRequest(exact=True, filter=flt)))
+
+    def count_other_models(self, embed_model: str) -> int:
+        from qdrant_edge import CountRequest, FieldCondition, Filter, MatchValue
+
+        with self._lock:
+            if self._shard is None:
+                return 0
+            flt = Filter(must_not=[FieldCondition(key="embed_model", match=MatchValue(value=embed_model))])
+            return int(self._shard.count(CountRequest(exact=True, filter=flt)))
+
+    def point_ids(self, media_id: str | None = None) -> set[str]:
+        """Every point id (of one media item), for consistency checks."""
+        return {p.id for p in self.scroll(media_id=media_id, with_vectors=False)}
+
+    def scroll(
+        self, *, media_id: str | None = None, with_vectors: bool = True, batch: int = 256
+    ) -> Iterator[StoredPoint]:
+        from qdrant_edge import ScrollRequest
+
+        flt = self._filter(SearchFilters(media_id=media_id)) if media_id else None
+        offset: Any = None
+        while True:
+            with self._lock:
+                if self._shard is None:
+                    return
+                records, offset = self._shard.scroll(
+                    ScrollRequest(offset=offset, limit=batch, filter=flt, with_payload=True, with_vector=with_vectors)
+                )
+            for r in records:
+                yield _stored(r, with_vectors)
+            if offset is None:
+                return
+
+    @staticmethod
+    def _filter(filters: SearchFilters) -> Any:
+        from qdrant_edge import FieldCondition, Filter, MatchValue
+
+        must: list[Any] = [
+            FieldCondition(key=field, match=MatchValue(value=value))
+            for field in FILTER_FIELDS
+            if (value := getattr(filters, field))
+        ]
+        return Filter(must=must) if must else None
+
+    def search(
+        self,
+        mode: SearchMode,
+        dense: np.ndarray | None,
+        sparse: SparseVector | None,
+        filters: SearchFilters,
+        limit: int,
+    ) -> list[Hit]:
+        from qdrant_edge import Fusion, Prefetch, Query, QueryRequest
+        from qdrant_edge import SparseVector as EdgeSparse
+
+        flt = self._filter(filters)
+        sparse_q = EdgeSparse(indices=list(sparse.indices), values=list(sparse.values)) if sparse else None
+        if mode == "semantic" or (mode == "hybrid" and sparse_q is None):
+            if dense is None:
+                raise QueryError("semantic search needs a query vector")
+            request = QueryRequest(
+                query=Query.Nearest(dense.tolist(), using=DENSE), filter=flt, limit=limit, with_payload=True
+            )
+        elif mode == "keyword":
+            if sparse_q is None:
+                return []
+            request = QueryRequest(
+                query=Query.Nearest(sparse_q, using=SPARSE), filter=flt, limit=limit, with_payload=True
+            )
+        else:
+            if dense is None or sparse_q is None:
+                raise QueryError("hybrid search needs a query vector")
+            fusion: Any = Fusion.Rrf(k=RRF_K)  # the stub types the nested class apart from Fusion
+            request = QueryRequest(
+                prefetches=[
+                    Prefetch(query=Query.Nearest(dense.tolist(), using=DENSE), filter=flt, limit=limit),
+                    Prefetch(query=Query.Nearest(sparse_q, using=SPARSE), filter=flt, limit=limit),
+                ],
+                query=fusion,
+                limit=limit,
+                with_payload=True,
+            )
+        with self._lock:
+            if self._shard is None:
+                return []
+            points = self._shard.query(request)
+        return [Hit(passage=passage_of(p.payload or {}), score=float(p.score)) for p in points]
+
+    def _require_shard(self) -> Any:
+        if self._shard is None:
+            raise QueryError("the index has no collection yet; call ensure_collection first")
+        return self._shard
+
+    def close(self) -> None:
+        with self._lock:
+            if self._shard is not None:
+                self._shard.close()
+                self._shard = None
+            if not self._lock_file.closed:  # closing twice is harmless
+                with contextlib.suppress(OSError):
+                    fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+                self._lock_file.close()
+
+
+def _stored(record: Any, with_vectors: bool) -> StoredPoint:
+    dense: list[float] = []
+    sparse: tuple[list[int], list[float]] = ([], [])
+    if with_vectors and record.vector:
+        vectors = record.vector
+        dense = [float(x) for x in vectors[DENSE]]
+        sv = vectors.get(SPARSE)
+        if sv is not None:
+            sparse = (list(sv.indices), list(sv.values))
+    return StoredPoint(str(record.id), dense, sparse, dict(record.payload or {}))
