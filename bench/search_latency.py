@@ -131,6 +131,19 @@ def _cpu() -> str:
     return f"{model}; " + " ".join(f for f in wanted if f in flags)
 
 
+def _reopen_ms(config: object) -> float:
+    """Opening the folder again and counting its points: what a restart of `moments serve` waits for."""
+    from retrieval.index import IndexConfig, open_index
+
+    assert isinstance(config, IndexConfig)
+    started = time.perf_counter()
+    index = open_index(config)
+    index.count()
+    took = (time.perf_counter() - started) * 1000
+    index.close()
+    return took
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -221,7 +234,11 @@ def main() -> None:
                 # the folder `moments serve` opens for DATA_DIR=tmp
                 config = IndexConfig(path=Path(tmp) / ("index" if engine == "edge" else "qdrant"), engine=engine)  # type: ignore[arg-type]
                 rate, longest = build_library(config, n, pool, vectors)
-                rows.append(f"{engine} {n}: upsert {rate:.0f} points/s, longest write of 64 {longest * 1000:.0f} ms")
+                disk_kb = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file()) / 1024 / n
+                rows.append(
+                    f"{engine} {n}: upsert {rate:.0f} points/s, longest write of 64 {longest * 1000:.0f} ms, "
+                    f"disk {disk_kb:.1f} KB/passage, reopen {_reopen_ms(config):.0f} ms"
+                )
                 label = f"{engine} {n // 1000}k"
                 _python_latency(config, queries, label)
                 if engine == "edge":  # a server on a local-mode folder would move it to Edge first

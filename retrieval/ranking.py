@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from retrieval.query import ParsedQuery, contains_phrases
@@ -163,11 +164,17 @@ def cluster_segments(cluster: Cluster) -> list[SegmentT]:
     return [seen[k] for k in sorted(seen)]
 
 
+@lru_cache(maxsize=1 << 16)
+def _stems(text: str) -> frozenset[str]:
+    # A library's segments come back query after query; stemming them again was a third of a search.
+    return frozenset(stem(tok) for tok, _, _ in tokens_with_offsets(text))
+
+
 def lexical_score(text: str, query: ParsedQuery) -> float:
     """Share of the query's terms (and phrases) found in ``text``, 0..1."""
     if not query.terms and not query.phrases:
         return 0.0
-    stems = {stem(tok) for tok, _, _ in tokens_with_offsets(text)}
+    stems = _stems(text)
     found = sum(1 for t in query.terms if t in stems)
     haystack = f" {normalize(text)} "
     found += sum(2 for p in query.phrases if f" {p} " in haystack)
