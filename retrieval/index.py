@@ -238,24 +238,7 @@ class QdrantPassageIndex:
 
     def point_ids(self, media_id: str | None = None) -> set[str]:
         """Every point id (of one media item), for consistency checks."""
-        if not self._exists():
-            return set()
-        flt = self._filter(SearchFilters(media_id=media_id)) if media_id else None
-        ids: set[str] = set()
-        offset = None
-        while True:
-            points, offset = self._call(
-                self._client.scroll,
-                self.config.collection,
-                scroll_filter=flt,
-                limit=256,
-                offset=offset,
-                with_payload=False,
-                with_vectors=False,
-            )
-            ids.update(str(p.id) for p in points)
-            if offset is None:
-                return ids
+        return {p.id for p in self.scroll(media_id=media_id, with_vectors=False)}
 
     def scroll(self, *, media_id: str | None = None, with_vectors: bool = True) -> Iterator[StoredPoint]:
         """Every stored point (of one media item), in batches, vectors included unless asked not to."""
