@@ -22,7 +22,7 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ingest.catalog import Catalog, JobRecord
-from ingest.errors import IngestError, MediaError, PathRefusedError
+from ingest.errors import IngestError, PathRefusedError
 from ingest.fetch import FetchPolicy, check_url, download
 from ingest.media import probe_media
 from ingest.pipeline import IngestControl, Ingestor, IngestResult, StopReason, media_id_for, stop_if_asked
@@ -144,10 +144,7 @@ class Library:
         return Submitted(media_id, job.id)
 
     def _check_media(self, path: Path, name: str) -> None:
-        try:
-            probe_media(path, max_duration_s=self.options.max_duration_s)
-        except MediaError as exc:  # say the name the user knows, not the stored one
-            raise type(exc)(str(exc).replace(path.name, name)) from exc
+        probe_media(path, max_duration_s=self.options.max_duration_s, name=name)
 
     # a job's file ----------------------------------------------------------------------------------
     def run(self, job: JobRecord, control: IngestControl) -> IngestResult:

@@ -49,18 +49,18 @@ def _looks_like_text(head: bytes) -> bool:
     return True
 
 
-def _sniff(path: Path) -> None:
+def _sniff(path: Path, name: str) -> None:
     if not path.is_file():
         raise UnsupportedMediaError(f"{path}: not a file")
     with path.open("rb") as f:
         head = f.read(_SNIFF_BYTES)
     if not head:
-        raise EmptyMediaError(f"{path.name}: the file is empty")
+        raise EmptyMediaError(f"{name}: the file is empty")
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if text.startswith((b"#EXTM3U", b"ffconcat", b"<?xml", b"<MPD", b"[playlist]")):
-        raise UnsupportedMediaError(f"{path.name}: a playlist or manifest, not a media file; refused")
+        raise UnsupportedMediaError(f"{name}: a playlist or manifest, not a media file; refused")
     if _looks_like_text(head):
-        raise UnsupportedMediaError(f"{path.name}: a text file, not audio or video")
+        raise UnsupportedMediaError(f"{name}: a text file, not audio or video")
 
 
 def _last_line(stderr: bytes) -> str:
@@ -79,14 +79,15 @@ def _kind(streams: list[dict[str, Any]]) -> MediaKind:
     return "audio"
 
 
-def probe_media(path: Path, *, max_duration_s: float) -> MediaInfo:
+def probe_media(path: Path, *, max_duration_s: float, name: str | None = None) -> MediaInfo:
     """Check that ``path`` is one real audio/video file we accept, and describe it.
 
     Raises UnsupportedMediaError, CorruptMediaError, EmptyMediaError or MediaTooLongError.
     """
     import ffmpeg
 
-    _sniff(path)
+    name = name or path.name  # what the user calls the file (an upload is stored under another name)
+    _sniff(path, name)
     try:
         info = ffmpeg.probe(
             _input_url(path),
@@ -96,27 +97,27 @@ def probe_media(path: Path, *, max_duration_s: float) -> MediaInfo:
         )
     except ffmpeg.Error as exc:
         if _refused_by_allowlist(exc.stderr or b""):
-            raise UnsupportedMediaError(f"{path.name}: not an audio/video container we accept") from exc
+            raise UnsupportedMediaError(f"{name}: not an audio/video container we accept") from exc
         reason = _last_line(exc.stderr or b"")
-        raise CorruptMediaError(f"{path.name}: cannot be read as audio or video ({reason})") from exc
+        raise CorruptMediaError(f"{name}: cannot be read as audio or video ({reason})") from exc
     except FileNotFoundError as exc:  # ffprobe itself is missing
         raise CorruptMediaError("ffprobe is not installed; install ffmpeg (apt install ffmpeg)") from exc
 
     fmt = info.get("format", {})
     format_name = str(fmt.get("format_name", ""))
     if format_name not in ALLOWED_DEMUXERS:
-        raise UnsupportedMediaError(f"{path.name}: container {format_name!r} is not accepted")
+        raise UnsupportedMediaError(f"{name}: container {format_name!r} is not accepted")
     streams = info.get("streams", [])
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     if not audio:
-        raise EmptyMediaError(f"{path.name}: has no audio track")
+        raise EmptyMediaError(f"{name}: has no audio track")
     try:
         duration_s = float(fmt.get("duration") or audio[0].get("duration") or 0.0)
     except ValueError:
         duration_s = 0.0
     if duration_s > max_duration_s:
         raise MediaTooLongError(
-            f"{path.name}: {duration_s / 60:.1f} min is longer than the {max_duration_s / 60:.1f} min cap "
+            f"{name}: {duration_s / 60:.1f} min is longer than the {max_duration_s / 60:.1f} min cap "
             "(MOMENTS_MAX_DURATION_S)"
         )
     title = (fmt.get("tags") or {}).get("title")
@@ -134,13 +135,15 @@ def probe_media(path: Path, *, max_duration_s: float) -> MediaInfo:
     )
 
 
-def decode_audio(path: Path, *, max_duration_s: float) -> np.ndarray:
+def decode_audio(path: Path, *, max_duration_s: float, name: str | None = None) -> np.ndarray:
     """The first audio track as 16 kHz mono float32 samples in [-1, 1].
 
     Decodes at most ``max_duration_s`` plus one second, so a file whose header lies about its length is
     still caught by the cap.
     """
     import ffmpeg
+
+    name = name or path.name
 
     stream = ffmpeg.input(_input_url(path), protocol_whitelist="file", format_whitelist=_WHITELIST).output(
         "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=SAMPLE_RATE_HZ, map="0:a:0", t=max_duration_s + 1
@@ -149,14 +152,14 @@ def decode_audio(path: Path, *, max_duration_s: float) -> np.ndarray:
         out, _ = stream.global_args("-nostdin", "-v", "error").run(capture_stdout=True, capture_stderr=True)
     except ffmpeg.Error as exc:
         if _refused_by_allowlist(exc.stderr or b""):
-            raise UnsupportedMediaError(f"{path.name}: not an audio/video container we accept") from exc
+            raise UnsupportedMediaError(f"{name}: not an audio/video container we accept") from exc
         reason = _last_line(exc.stderr or b"")
-        raise CorruptMediaError(f"{path.name}: cannot decode its audio ({reason})") from exc
+        raise CorruptMediaError(f"{name}: cannot decode its audio ({reason})") from exc
     audio = np.frombuffer(out, dtype=np.float32)
     if audio.size == 0:
-        raise EmptyMediaError(f"{path.name}: the audio track has no samples")
+        raise EmptyMediaError(f"{name}: the audio track has no samples")
     if audio.size / SAMPLE_RATE_HZ > max_duration_s:
-        raise MediaTooLongError(f"{path.name}: longer than the {max_duration_s / 60:.1f} min cap")
+        raise MediaTooLongError(f"{name}: longer than the {max_duration_s / 60:.1f} min cap")
     return audio.copy()
 
 

@@ -291,11 +291,11 @@ class Ingestor:
                 self.index.count(media_id),
             )
         stop_if_asked(control)
-        control.report("probe", overall_progress("probe", 0.0))
-        info = probe_media(path, max_duration_s=self.options.max_duration_s)
-        control.report("decode", overall_progress("decode", 0.0))
-        audio = decode_audio(path, max_duration_s=self.options.max_duration_s)
         name = filename or path.name
+        control.report("probe", overall_progress("probe", 0.0))
+        info = probe_media(path, max_duration_s=self.options.max_duration_s, name=name)
+        control.report("decode", overall_progress("decode", 0.0))
+        audio = decode_audio(path, max_duration_s=self.options.max_duration_s, name=name)
         check_complete(name, info, audio.size / 16_000)
         record = MediaRecord(
             id=media_id,

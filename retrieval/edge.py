@@ -297,7 +297,7 @@ class EdgePassageIndex:
 
     def _require_shard(self) -> Any:
         if self._shard is None:
-            raise QueryError("the index has no collection yet; call ensure_collection first")
+            raise RuntimeError("the index has no collection yet; call ensure_collection first")  # a programming error
         return self._shard
 
     def close(self) -> None:
