@@ -197,6 +197,7 @@ def _clock(seconds: float) -> str:
 def transcript(
     media_id: Annotated[str, typer.Argument()],
     fmt: Annotated[str, typer.Option("--format", "-f", help="srt, vtt, json or txt.")] = "txt",
+    words: Annotated[bool, typer.Option("--words", help="vtt: each word's time as a cue timestamp.")] = False,
 ) -> None:
     """Print a media item's transcript."""
     if fmt not in FORMATS:
@@ -206,7 +207,7 @@ def transcript(
     if fmt == "json":
         sys.stdout.write(json.dumps({"segments": segments_as_dicts(segments)}, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(render_transcript(segments, fmt))
+        sys.stdout.write(render_transcript(segments, fmt, word_times=words))
 
 
 @media_app.command("ls")

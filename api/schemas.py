@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal, cast
 
 from pydantic import BaseModel, Field
 
 from ingest.catalog import JobRecord, MediaRecord
+from ingest.types import Segment
 from retrieval.search import SearchResult
 from retrieval.types import Moment
 
@@ -19,6 +21,8 @@ __all__ = [
     "SearchResponse",
     "SegmentPublic",
     "TranscriptPublic",
+    "WordPublic",
+    "watch_url",
 ]
 
 
@@ -35,6 +39,10 @@ class MomentPublic(BaseModel):
     score: float
     text: str
     highlights: list[tuple[int, int]] = Field(description="Character offsets [from, to) of matched words in text.")
+    highlight_starts: list[float] = Field(
+        default_factory=list,
+        description="Where each highlight is spoken (seconds), one per highlight, when the media has word times.",
+    )
     url: str = Field(description="/watch/<media_id>?t=<start seconds>")
 
     @classmethod
@@ -50,9 +58,17 @@ class MomentPublic(BaseModel):
             score=m.score,
             text=m.text,
             highlights=list(m.highlights),
-            # Whole seconds, rounded down: the player starts at or just before the moment, never after it.
-            url=f"/watch/{m.media_id}?t={int(m.start)}",
+            highlight_starts=list(m.highlight_starts),
+            url=watch_url(m.media_id, m.start),
         )
+
+
+def watch_url(media_id: str, start: float) -> str:
+    """The watch page at ``start``, in tenths of a second rounded down (whole seconds print bare): the
+    player starts at or just before the moment, never after it, and word times keep their precision."""
+    tenths = max(0, math.floor(start * 10 + 1e-6))
+    t = str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
+    return f"/watch/{media_id}?t={t}"
 
 
 class SearchResponse(BaseModel):
@@ -145,10 +161,27 @@ class IngestAccepted(BaseModel):
     job_id: str
 
 
+class WordPublic(BaseModel):
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
 class SegmentPublic(BaseModel):
     start: float
     end: float
     text: str
+    words: list[WordPublic] | None = Field(
+        default=None, description="Each word with its time, where the media was transcribed with word timing"
+    )
+
+    @classmethod
+    def of(cls, segment: Segment) -> SegmentPublic:
+        words = [
+            WordPublic(start=w.start_s, end=w.end_s, word=w.text, probability=w.probability) for w in segment.words
+        ]
+        return cls(start=segment.start_s, end=segment.end_s, text=segment.text, words=words or None)
 
 
 class TranscriptPublic(BaseModel):

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         description="On CPU, decode with an int8 copy of Whisper's vocabulary projection (about 10% faster, "
         "same word error rate in bench/asr_speed).",
     )
+    word_timestamps: bool = Field(
+        default=True,
+        description="Time every word from Whisper's own cross-attention: moments open on the first word, the "
+        "watch page follows the voice word by word (cost measured in bench/asr_speed).",
+    )
     cpu_threads: int = Field(
         default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),
         ge=1,

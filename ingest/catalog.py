@@ -6,6 +6,7 @@ together with its whole transcript, in one transaction, so a failed ingest leave
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import uuid
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ingest.errors import JobFinishedError, UnknownJobError, UnknownMediaError
-from ingest.types import MediaKind, Segment
+from ingest.types import MediaKind, Segment, Word
 
 __all__ = ["Catalog", "JobRecord", "MediaRecord", "SourceKind"]
 
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS segments (
     start_s  REAL NOT NULL,
     end_s    REAL NOT NULL,
     text     TEXT NOT NULL,
+    words    TEXT,
     PRIMARY KEY (media_id, idx)
 );
 CREATE TABLE IF NOT EXISTS jobs (
@@ -79,6 +81,19 @@ _GUESS_SOURCE_KIND = (
     "WHEN source LIKE 'upload:%' THEN 'upload' ELSE 'path' END"
 )
 SourceKind = Literal["upload", "url", "path"]
+
+
+def _words_json(words: Sequence[Word]) -> str | None:
+    """A segment's words as compact JSON rows ``[start, end, word, probability]``; NULL when it has none."""
+    if not words:
+        return None
+    return json.dumps([[w.start_s, w.end_s, w.text, w.probability] for w in words], ensure_ascii=False)
+
+
+def _words_of(blob: str | None) -> tuple[Word, ...]:
+    if not blob:
+        return ()
+    return tuple(Word(float(s), float(e), str(t), float(p)) for s, e, t, p in json.loads(blob))
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,9 @@ class Catalog:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
             if "source_kind" not in have:
                 db.execute(_GUESS_SOURCE_KIND)
+            # Word times came later; segments stored before have none (NULL).
+            if "words" not in {r[1] for r in db.execute("PRAGMA table_info(segments)")}:
+                db.execute("ALTER TABLE segments ADD COLUMN words TEXT")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -189,8 +207,8 @@ class Catalog:
                 ),
             )
             db.executemany(
-                "INSERT INTO segments (media_id, idx, start_s, end_s, text) VALUES (?, ?, ?, ?, ?)",
-                [(record.id, i, s.start_s, s.end_s, s.text) for i, s in enumerate(segments)],
+                "INSERT INTO segments (media_id, idx, start_s, end_s, text, words) VALUES (?, ?, ?, ?, ?, ?)",
+                [(record.id, i, s.start_s, s.end_s, s.text, _words_json(s.words)) for i, s in enumerate(segments)],
             )
 
     def get_media(self, media_id: str) -> MediaRecord:
@@ -225,9 +243,9 @@ class Catalog:
         self.get_media(media_id)
         with self._connect() as db:
             rows = db.execute(
-                "SELECT start_s, end_s, text FROM segments WHERE media_id = ? ORDER BY idx", (media_id,)
+                "SELECT start_s, end_s, text, words FROM segments WHERE media_id = ? ORDER BY idx", (media_id,)
             ).fetchall()
-        return [Segment(*r) for r in rows]
+        return [Segment(start, end, text, _words_of(words)) for start, end, text, words in rows]
 
     def count_media(self) -> int:
         with self._connect() as db:

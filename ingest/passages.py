@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from ingest.types import Segment
 from retrieval.text import ends_sentence, sentences
 
-__all__ = ["PASSAGE_OVERLAP_S", "PASSAGE_TARGET_S", "PassageDraft", "cut_passages", "passage_max_s", "segment_contexts"]
+__all__ = [
+    "PASSAGE_OVERLAP_S",
+    "PASSAGE_TARGET_S",
+    "PassageDraft",
+    "cut_passages",
+    "passage_max_s",
+    "segment_contexts",
+    "word_places",
+]
 
 # 20 s passages beat 15, 25, 30 and 45 s on the quality set (bench/quality/README.md): shorter text embeds
 # sharper, and the moment still starts at its best sentence.
@@ -35,15 +43,35 @@ class PassageDraft:
     segment_starts: tuple[float, ...]
     segment_ends: tuple[float, ...]
     segment_offsets: tuple[int, ...]
+    word_starts: tuple[float, ...] = ()  # the start of each word whose place in ``text`` is known ...
+    word_offsets: tuple[int, ...] = ()  # ... and where it begins there (ascending)
+
+
+def word_places(segment: Segment) -> list[tuple[int, float]]:
+    """(character offset in the segment's text, start) of each of its words found there, in order."""
+    out: list[tuple[int, float]] = []
+    cursor = 0
+    for w in segment.words:
+        at = segment.text.find(w.text, cursor)
+        if at < 0:  # not spelled as in the text (should not happen): no place, no time
+            continue
+        out.append((at, w.start_s))
+        cursor = at + len(w.text)
+    return out
 
 
 def _draft(index: int, first: int, segments: Sequence[Segment]) -> PassageDraft:
     offsets: list[int] = []
     parts: list[str] = []
+    word_offsets: list[int] = []
+    word_starts: list[float] = []
     pos = 0
     for seg in segments:
         offsets.append(pos)
         parts.append(seg.text)
+        for at, start in word_places(seg):
+            word_offsets.append(pos + at)
+            word_starts.append(start)
         pos += len(seg.text) + 1
     return PassageDraft(
         index=index,
@@ -54,6 +82,8 @@ def _draft(index: int, first: int, segments: Sequence[Segment]) -> PassageDraft:
         segment_starts=tuple(s.start_s for s in segments),
         segment_ends=tuple(s.end_s for s in segments),
         segment_offsets=tuple(offsets),
+        word_starts=tuple(word_starts),
+        word_offsets=tuple(word_offsets),
     )
 
 

@@ -157,6 +157,8 @@ def to_passages(drafts: Sequence[PassageDraft], media: MediaRecord, segment_vect
             segment_starts=d.segment_starts,
             segment_ends=d.segment_ends,
             segment_offsets=d.segment_offsets,
+            word_starts=d.word_starts,
+            word_offsets=d.word_offsets,
             title=media.title,
             filename=media.filename,
             kind=media.kind,

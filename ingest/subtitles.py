@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ingest.types import Segment
 
@@ -28,21 +29,65 @@ def _srt(segments: Sequence[Segment]) -> str:
     return "\n".join(blocks)
 
 
-def _vtt(segments: Sequence[Segment]) -> str:
-    blocks = [f"{format_timestamp(s.start_s)} --> {format_timestamp(s.end_s)}\n{s.text}\n" for s in segments]
+def _cue_text(text: str) -> str:
+    """Text inside a WebVTT cue: ``&``, ``<`` and ``>`` are markup there and must be escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _timed_words(segment: Segment) -> str:
+    """A cue's text with a ``<hh:mm:ss.mmm>`` timestamp before each word after the first.
+
+    WebVTT wants each timestamp after the cue's start, after the one before and before the cue's end;
+    a word whose time breaks that (two words in one millisecond) goes without one.
+    """
+    words = segment.words
+    texts = [w.text for w in words]
+    sep = "" if "".join(texts) == segment.text else " "  # languages written without spaces
+    parts = [_cue_text(texts[0])]
+    last_ms = round(segment.start_s * 1000)
+    end_ms = round(segment.end_s * 1000)
+    for w in words[1:]:
+        ms = round(w.start_s * 1000)
+        if last_ms < ms < end_ms:
+            parts.append(f"{sep}<{format_timestamp(w.start_s)}>{_cue_text(w.text)}")
+            last_ms = ms
+        else:
+            parts.append(sep + _cue_text(w.text))
+    return "".join(parts)
+
+
+def _vtt(segments: Sequence[Segment], *, word_times: bool) -> str:
+    blocks = [
+        f"{format_timestamp(s.start_s)} --> {format_timestamp(s.end_s)}\n"
+        f"{_timed_words(s) if word_times and s.words else _cue_text(s.text)}\n"
+        for s in segments
+    ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
-def render_transcript(segments: Sequence[Segment], fmt: str) -> str:
-    """Render as ``srt``, ``vtt`` or ``txt`` (JSON is the API's job: see ``segments_as_dicts``)."""
+def render_transcript(segments: Sequence[Segment], fmt: str, *, word_times: bool = False) -> str:
+    """Render as ``srt``, ``vtt`` or ``txt`` (JSON is the API's job: see ``segments_as_dicts``).
+
+    Cues are segments; ``word_times`` adds each word's time inside the WebVTT cues (karaoke style) where
+    the segments have words.
+    """
     if fmt == "srt":
         return _srt(segments)
     if fmt == "vtt":
-        return _vtt(segments)
+        return _vtt(segments, word_times=word_times)
     if fmt == "txt":
         return "\n".join(s.text for s in segments) + ("\n" if segments else "")
     raise ValueError(f"unknown transcript format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def segments_as_dicts(segments: Sequence[Segment]) -> list[dict[str, float | str]]:
-    return [{"start": s.start_s, "end": s.end_s, "text": s.text} for s in segments]
+def segments_as_dicts(segments: Sequence[Segment]) -> list[dict[str, Any]]:
+    """The JSON shape of the API's transcript: ``words`` only on segments that have them."""
+    out: list[dict[str, Any]] = []
+    for s in segments:
+        row: dict[str, Any] = {"start": s.start_s, "end": s.end_s, "text": s.text}
+        if s.words:
+            row["words"] = [
+                {"start": w.start_s, "end": w.end_s, "word": w.text, "probability": w.probability} for w in s.words
+            ]
+        out.append(row)
+    return out

@@ -5,18 +5,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MediaInfo", "MediaKind", "Segment", "SpeechWindow", "Transcript"]
+__all__ = ["MediaInfo", "MediaKind", "Segment", "SpeechWindow", "Transcript", "Word"]
 
 MediaKind = Literal["audio", "video"]
 
 
 @dataclass(frozen=True)
-class Segment:
-    """One transcript segment, in seconds from the start of the media."""
+class Word:
+    """One spoken word, in seconds from the start of the media, with the model's confidence in it (0..1).
+
+    ``text`` is the word as the transcript spells it, punctuation attached and without a leading space.
+    """
 
     start_s: float
     end_s: float
     text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One transcript segment, in seconds from the start of the media.
+
+    ``words`` are its words in order, each inside the segment, when word timing was on; empty otherwise
+    (and for media transcribed before words existed).
+    """
+
+    start_s: float
+    end_s: float
+    text: str
+    words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True)

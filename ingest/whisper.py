@@ -4,7 +4,9 @@ Long-form audio is not handed to transformers' own chunked mode (its timestamps 
 boundaries); instead speech is found with a VAD, packed into windows of at most 30 s
 (:mod:`ingest.windows`), and each window is decoded on its own with segment timestamps: greedy first,
 temperature fallback on a bad compression ratio or log-probability, no conditioning on earlier text, a
-token cap. Media time is the window offset plus model time.
+token cap. Media time is the window offset plus model time. With word timing on, each decoded window is
+aligned word by word from the model's own cross-attention (:mod:`ingest.alignment`): one more decoder pass
+over the window's text, reusing the encoder output that decoding computed.
 
 :meth:`WhisperTranscriber.stream` works like faster-whisper's ``transcribe()``: it returns what is known
 up front (language, durations) and a lazy iterator of segment batches, so the caller drives the loop
@@ -18,7 +20,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,7 @@ import numpy as np
 from ingest.errors import ModelError
 from ingest.models import resolve_whisper_model
 from ingest.speech import SAMPLE_RATE_HZ, VadOptions, detect_speech
-from ingest.types import Segment, SpeechWindow, Transcript
+from ingest.types import Segment, SpeechWindow, Transcript, Word
 from ingest.windows import clean_segments, plan_windows
 
 if TYPE_CHECKING:
@@ -80,6 +82,7 @@ class TranscribeOptions:
     max_new_tokens: int = 220
     max_window_s: float = 30.0
     max_gap_s: float = 5.0
+    word_timestamps: bool = True  # the time of every word, from the model's cross-attention (bench/asr_speed)
     vad: VadOptions = field(default_factory=VadOptions)
     allow_download: bool = False
 
@@ -170,6 +173,7 @@ class WhisperTranscriber:
         self._device = "cpu"
         self._dtype: Any = None
         self._patches: tuple[str, ...] = ()
+        self._aligner: Any = None
 
     @property
     def model_name(self) -> str:
@@ -202,8 +206,17 @@ class WhisperTranscriber:
                     raise ModelError(f"cannot load Whisper model {self.options.model!r}: {exc}") from exc
                 model = model.to(self._device).eval()
                 self._patches = whisper_patches.apply(model, int8_vocab=self.options.int8_vocab, device=self._device)
+            if self.options.word_timestamps:
+                from ingest.alignment import CrossAttentionAligner
+
+                self._aligner = CrossAttentionAligner(model, processor.tokenizer)
             self._processor = processor
             self._model = model
+
+    @property
+    def word_timestamps(self) -> bool:
+        """Whether segments carry their words' times (the option, once the model is loaded)."""
+        return self.options.word_timestamps
 
     @property
     def batch_size(self) -> int:
@@ -296,7 +309,8 @@ class WhisperTranscriber:
         kwargs: dict[str, Any] = {}
         if getattr(gen, "is_multilingual", False):
             kwargs.update(language=language, task="transcribe")
-        with self._model_call():
+        aligner = self._aligner
+        with self._model_call(), aligner.capture() if aligner is not None else nullcontext([]) as encoded:
             out = self._model.generate(
                 self._features(audio, windows),
                 return_timestamps=True,
@@ -309,13 +323,60 @@ class WhisperTranscriber:
                 max_new_tokens=self.options.max_new_tokens,
                 **kwargs,
             )
-        timestamp_begin = int(gen.no_timestamps_token_id) + 1
-        segments: list[Segment] = []
+        eot = int(gen.eos_token_id if not isinstance(gen.eos_token_id, list) else gen.eos_token_id[0])
+        # Per window: (start, end, text tokens) of each segment, in media time.
+        decoded: list[list[tuple[float, float, list[int]]]] = []
         for window, window_segments in zip(windows, out["segments"], strict=True):
+            rows = []
             for seg in window_segments:
-                tokens = [int(t) for t in seg["tokens"].tolist() if int(t) < timestamp_begin]
-                text = self._processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+                # Text tokens come before end-of-text; timestamps and the other special tokens after it.
+                tokens = [int(t) for t in seg["tokens"].tolist() if int(t) < eot]
                 start = window.start_s + float(seg["start"])
                 end = min(window.end_s, window.start_s + float(seg["end"]))
-                segments.append(Segment(start, max(start, end), text))
+                rows.append((start, max(start, end), tokens))
+            decoded.append(rows)
+        words = self._align(windows, decoded, encoded, language) if aligner is not None and encoded else None
+        segments: list[Segment] = []
+        for w, rows in enumerate(decoded):
+            for r, (start, end, tokens) in enumerate(rows):
+                text = self._processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+                seg_words = words[w][r] if words is not None else ()
+                if seg_words:
+                    # The words say better than the timestamp tokens where speech starts and stops (those
+                    # often fall a clause early or late); clean_segments keeps segments in order.
+                    start, end = seg_words[0].start_s, max(seg_words[-1].end_s, seg_words[0].start_s)
+                segments.append(Segment(start, end, text, seg_words))
         return segments
+
+    def _align(
+        self,
+        windows: Sequence[SpeechWindow],
+        decoded: list[list[tuple[float, float, list[int]]]],
+        encoded: list[Any],
+        language: str,
+    ) -> list[list[tuple[Word, ...]]]:
+        """The words of each decoded segment of each window, in media time, inside their window."""
+        texts = [[t for _, _, tokens in rows for t in tokens] for rows in decoded]
+        frames = [round(w.duration_s * 100) for w in windows]  # mel frames: one per 10 ms
+        with self._model_call():
+            aligned = self._aligner.align(encoded[0], texts, frames, language=language)
+        out: list[list[tuple[Word, ...]]] = []
+        for window, rows, window_words in zip(windows, decoded, aligned, strict=True):
+            per_segment: list[tuple[Word, ...]] = []
+            queue = list(window_words)
+            for _start, _end, tokens in rows:
+                # A segment owns the words whose tokens it decoded (words begin at a segment's first token).
+                need = len(tokens)
+                taken = []
+                while queue and need > 0:
+                    word = queue.pop(0)
+                    need -= word.tokens
+                    text = word.text.strip()
+                    if not text:
+                        continue
+                    ws = min(window.start_s + word.start_s, window.end_s)
+                    we = min(max(window.start_s + word.end_s, ws), window.end_s)
+                    taken.append(Word(ws, we, text, round(word.probability, 3)))
+                per_segment.append(tuple(taken))
+            out.append(per_segment)
+        return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ingest.types import Segment, SpeechWindow
+from ingest.types import Segment, SpeechWindow, Word
 
 __all__ = ["clean_segments", "enforce_monotonic", "plan_windows"]
 
@@ -67,9 +67,10 @@ def clean_segments(
     """Clean the next segments of a transcript that so far ends at ``last_end_s``.
 
     Segments with no letter or digit are dropped; each kept one starts no earlier than the previous one
-    ended and lasts at least ``min_duration_s``; times are rounded to the millisecond. Returns the clean
-    segments and the end to pass with the next ones (unrounded, so that cleaning a transcript piece by
-    piece gives exactly what cleaning it whole gives).
+    ended and lasts at least ``min_duration_s``; its words are kept inside it, each starting no earlier
+    than the one before ended; times are rounded to the millisecond. Returns the clean segments and the
+    end to pass with the next ones (unrounded, so that cleaning a transcript piece by piece gives exactly
+    what cleaning it whole gives).
     """
     out: list[Segment] = []
     for seg in segments:
@@ -78,9 +79,22 @@ def clean_segments(
             continue
         start = max(seg.start_s, last_end_s)
         end = max(seg.end_s, start + min_duration_s)
-        out.append(Segment(round(start, 3), round(end, 3), text))
+        start_r, end_r = round(start, 3), round(end, 3)
+        out.append(Segment(start_r, end_r, text, _words_within(seg.words, start_r, end_r)))
         last_end_s = end
     return out, last_end_s
+
+
+def _words_within(words: Sequence[Word], start_s: float, end_s: float) -> tuple[Word, ...]:
+    """``words`` moved inside [start_s, end_s], in order, each no earlier than the previous one's end."""
+    out: list[Word] = []
+    floor = start_s
+    for w in words:
+        s = round(min(max(w.start_s, floor), end_s), 3)
+        e = round(min(max(w.end_s, s), end_s), 3)
+        out.append(Word(s, e, w.text, w.probability))
+        floor = e
+    return tuple(out)
 
 
 def enforce_monotonic(segments: Sequence[Segment], *, min_duration_s: float = 0.02) -> list[Segment]:

@@ -54,6 +54,8 @@ def payload_of(p: Passage, embed_model: str) -> dict[str, Any]:
         "embed_model": embed_model,
         "pipeline": PIPELINE_VERSION,
         "seg_vecs": _encode_vectors(p.segment_vectors),
+        "word_starts": list(p.word_starts),
+        "word_offsets": list(p.word_offsets),
     }
 
 
@@ -87,6 +89,8 @@ def passage_of(payload: dict[str, Any]) -> Passage:
         language=payload["language"],
         created_at=float(payload["created_at"]),
         segment_vectors=_decode_vectors(payload.get("seg_vecs"), len(payload["seg_starts"])),
+        word_starts=tuple(payload.get("word_starts") or ()),
+        word_offsets=tuple(payload.get("word_offsets") or ()),
     )
 
 

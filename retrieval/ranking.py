@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from retrieval.query import ParsedQuery, contains_phrases
 from retrieval.text import ends_sentence, normalize, sentences, stem, tokens_with_offsets
-from retrieval.types import Hit, Moment
+from retrieval.types import Hit, Moment, SegmentText
 
 __all__ = [
     "Cluster",
@@ -28,12 +28,14 @@ __all__ = [
     "highlight_offsets",
     "lexical_score",
     "merge_hits",
+    "phrase_offsets",
     "rerank",
     "score_segment",
     "select_clusters",
 ]
 
-SegmentT = tuple[float, float, str]  # (start_s, end_s, text) of one transcript segment
+# (start_s, end_s, text) of one transcript segment, or a SegmentText that also knows where its words are
+SegmentT = SegmentText | tuple[float, float, str]
 
 
 @dataclass(frozen=True)
@@ -183,15 +185,9 @@ def lexical_score(text: str, query: ParsedQuery) -> float:
 
 def highlight_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     """Character spans in ``text`` of query terms and phrases, sorted, overlapping spans merged."""
-    toks = list(tokens_with_offsets(text))
     wanted = set(query.terms)
-    spans = [(s, e) for tok, s, e in toks if stem(tok) in wanted]
-    for phrase in query.phrases:
-        words = phrase.split()
-        norm = [normalize(tok) for tok, _, _ in toks]
-        for i in range(len(toks) - len(words) + 1):
-            if norm[i : i + len(words)] == words:
-                spans.append((toks[i][1], toks[i + len(words) - 1][2]))
+    spans = [(s, e) for tok, s, e in tokens_with_offsets(text) if stem(tok) in wanted]
+    spans += phrase_offsets(text, query)
     merged: list[tuple[int, int]] = []
     for s, e in sorted(spans):
         if merged and s <= merged[-1][1]:
@@ -201,34 +197,112 @@ def highlight_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     return merged
 
 
+def _word_places(segment: SegmentT) -> tuple[tuple[int, float], ...]:
+    return segment[3] if isinstance(segment, SegmentText) else ()
+
+
+def _sentence_starts(text: str) -> list[int]:
+    """Character offsets in ``text`` where each of its sentences begins."""
+    out, cursor = [], 0
+    for sentence in sentences(text):
+        at = text.find(sentence, cursor)
+        if at < 0:
+            continue
+        out.append(at)
+        cursor = at + len(sentence)
+    return out or [0]
+
+
+def _best_sentence(text: str, query: ParsedQuery) -> int:
+    """Where in a segment the sentence that holds most of the query begins (the first of equals; 0 when
+    no sentence holds any of it)."""
+    starts = _sentence_starts(text)
+    bounds = [*starts[1:], len(text)]
+    scores = [lexical_score(text[a:b], query) for a, b in zip(starts, bounds, strict=True)]
+    best = max(range(len(starts)), key=lambda i: (scores[i], -i))
+    return starts[best] if scores[best] > 0 else 0
+
+
+def _time_at(words: Sequence[tuple[int, float]], offset: int) -> float | None:
+    """The start of the word that covers character ``offset`` (the last word beginning at or before it)."""
+    found = None
+    for at, start in words:
+        if at > offset:
+            break
+        found = start
+    return found
+
+
+def phrase_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
+    """Character spans in ``text`` of the query's quoted phrases, in order."""
+    toks = list(tokens_with_offsets(text))
+    norm = [normalize(tok) for tok, _, _ in toks]
+    spans = []
+    for phrase in query.phrases:
+        words = phrase.split()
+        for i in range(len(toks) - len(words) + 1):
+            if norm[i : i + len(words)] == words:
+                spans.append((toks[i][1], toks[i + len(words) - 1][2]))
+    return sorted(spans)
+
+
 def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: int = 240) -> Moment:
     """A moment scored ``ranked.score``, starting where the sentence of the best-scoring segment starts,
     its snippet running on to ``snippet_chars``.
 
     When the best segment continues a sentence begun in the segment before it (Whisper cuts at pauses,
-    not at sentence ends), the moment starts at that sentence's first word, its time estimated from its
-    character position in the earlier segment, so the player does not open mid-sentence.
+    not at sentence ends), the moment starts at that sentence's first word. With word times the start is
+    that word's own time, a segment of several sentences opens at the one that holds the query, and a
+    quoted phrase opens at the phrase's first word; without them the start is the segment's, or for a
+    sentence begun earlier an estimate from its character position in the earlier segment.
     """
     segments, segment_scores = ranked.segments, ranked.segment_scores
     best = max(range(len(segments)), key=lambda i: (segment_scores[i], -i))
-    parts: list[str] = []
-    start_s = segments[best][0]
-    if best > 0:
-        prev_start, prev_end, prev_text = segments[best - 1]
-        prev_text = prev_text.strip()
-        if prev_text and not ends_sentence(prev_text) and start_s - prev_end < 1.5:
-            lead = sentences(prev_text)[-1]
-            parts.append(lead)
-            start_s = prev_start + (prev_end - prev_start) * (len(prev_text) - len(lead)) / len(prev_text)
+    pieces: list[tuple[str, tuple[tuple[int, float], ...]]] = []  # snippet texts with their word places
+    start_s, _, best_text = segments[best][:3]
+    best_words = _word_places(segments[best])
+    prev_start, prev_end, prev_text = segments[best - 1][:3] if best > 0 else (0.0, 0.0, "")
+    if prev_text.strip() and not ends_sentence(prev_text.strip()) and start_s - prev_end < 1.5:
+        whole = prev_text.strip()
+        lead = sentences(whole)[-1]
+        cut = prev_text.rfind(lead)
+        lead_words = tuple((at - cut, t) for at, t in _word_places(segments[best - 1]) if cut >= 0 and at >= cut)
+        pieces.append((lead, lead_words))
+        if lead_words:
+            start_s = lead_words[0][1]
+        else:
+            start_s = prev_start + (prev_end - prev_start) * (len(whole) - len(lead)) / len(whole)
+    elif best_words:
+        start_s = best_words[0][1]
+        cut = _best_sentence(best_text, query)
+        if cut > 0:
+            best_text = best_text[cut:]
+            best_words = tuple((at - cut, t) for at, t in best_words if at >= cut)
+            start_s = best_words[0][1] if best_words else start_s
     end_s = segments[best][1]
-    length = sum(len(p) + 1 for p in parts)
-    for i, (_start, end, text) in enumerate(segments[best:]):
+    length = sum(len(p) + 1 for p, _ in pieces)
+    for i, seg in enumerate(segments[best:]):
+        text = best_text if i == 0 else seg[2]
         if i > 0 and length + len(text) > snippet_chars:
             break
-        parts.append(text)
+        pieces.append((text, best_words if i == 0 else _word_places(seg)))
         length += len(text) + 1
-        end_s = end
-    text = " ".join(parts)
+        end_s = seg[1]
+    text = " ".join(p for p, _ in pieces)
+    places: list[tuple[int, float]] = []
+    pos = 0
+    for piece, words in pieces:
+        places.extend((pos + at, t) for at, t in words)
+        pos += len(piece) + 1
+    highlights = highlight_offsets(text, query)
+    highlight_starts: list[float] = []
+    if places:
+        times = [_time_at(places, a) for a, _ in highlights]
+        highlight_starts = [t for t in times if t is not None] if None not in times else []
+        phrases = phrase_offsets(text, query)
+        phrase_start = _time_at(places, phrases[0][0]) if phrases else None
+        if phrase_start is not None:
+            start_s = phrase_start
     p = ranked.cluster.hits[0].passage
     return Moment(
         media_id=ranked.media_id,
@@ -239,7 +313,8 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
         end=round(end_s, 2),
         score=round(ranked.score, 6),
         text=text,
-        highlights=highlight_offsets(text, query),
+        highlights=highlights,
+        highlight_starts=[round(t, 2) for t in highlight_starts],
     )
 
 

@@ -102,8 +102,8 @@ class Searcher:
         similarities = self._segment_similarities(dense, clusters, segments)
         segment_scores = [
             [
-                score_segment(text, query, sim, lexical_weight=self.options.lexical_weight)
-                for (_, _, text), sim in zip(segs, sims, strict=True)
+                score_segment(seg[2], query, sim, lexical_weight=self.options.lexical_weight)
+                for seg, sim in zip(segs, sims, strict=True)
             ]
             for segs, sims in zip(segments, similarities, strict=True)
         ]

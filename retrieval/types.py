@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
-__all__ = ["Hit", "Moment", "Passage", "SearchFilters", "SearchMode"]
+__all__ = ["Hit", "Moment", "Passage", "SearchFilters", "SearchMode", "SegmentText"]
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
+
+
+class SegmentText(NamedTuple):
+    """One transcript segment as search sees it; ``words``: (character offset in ``text``, start) pairs."""
+
+    start_s: float
+    end_s: float
+    text: str
+    words: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -32,14 +41,25 @@ class Passage:
     # One unit vector per segment (same embedder as the passage), so search can find the best sentence
     # of a hit without embedding anything at query time. None for points indexed without them.
     segment_vectors: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # The start of each word whose place in ``text`` is known, and that place (ascending character
+    # offsets); empty for media transcribed without word timing.
+    word_starts: tuple[float, ...] = ()
+    word_offsets: tuple[int, ...] = ()
 
-    def segments(self) -> list[tuple[float, float, str]]:
-        """(start, end, text) of each segment, cut back out of the passage text."""
+    def segments(self) -> list[SegmentText]:
+        """Each segment, cut back out of the passage text, with the places and starts of its words."""
         bounds = [*self.segment_offsets, len(self.text) + 1]
-        return [
-            (self.segment_starts[i], self.segment_ends[i], self.text[bounds[i] : bounds[i + 1] - 1])
-            for i in range(len(self.segment_starts))
-        ]
+        out = []
+        w = 0
+        for i in range(len(self.segment_starts)):
+            lo, hi = bounds[i], bounds[i + 1] - 1
+            words = []
+            while w < len(self.word_offsets) and self.word_offsets[w] < hi + 1:
+                if self.word_offsets[w] >= lo:
+                    words.append((self.word_offsets[w] - lo, self.word_starts[w]))
+                w += 1
+            out.append(SegmentText(self.segment_starts[i], self.segment_ends[i], self.text[lo:hi], tuple(words)))
+        return out
 
 
 @dataclass(frozen=True)
@@ -72,3 +92,5 @@ class Moment:
     score: float
     text: str
     highlights: list[tuple[int, int]] = field(default_factory=list)
+    # Where each highlight is spoken (the start of its first word), when the media has word times.
+    highlight_starts: list[float] = field(default_factory=list)

@@ -7,25 +7,58 @@ const statusBox = document.getElementById("status");
 const transcriptBox = document.getElementById("transcript");
 let lines = [];
 let current = -1;
+let words = []; // every word of the transcript in time order: { start, end, node }
+let currentWord = -1;
 
 function showError(message) {
   statusBox.textContent = message;
   statusBox.classList.add("error");
 }
 
+// the last item whose start is at or before t (items sorted by start), or -1
+function lastStarted(items, t) {
+  let lo = 0, hi = items.length - 1, found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (items[mid].start <= t + 0.05) { found = mid; lo = mid + 1; } else hi = mid - 1;
+  }
+  return found;
+}
+
 function markCurrent(player) {
   const t = player.currentTime;
-  let idx = -1;
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i].start <= t + 0.05) idx = i; else break;
+  const idx = lastStarted(lines, t);
+  if (idx !== current) {
+    if (current >= 0) lines[current].node.classList.remove("current");
+    current = idx;
+    if (idx >= 0) {
+      lines[idx].node.classList.add("current");
+      lines[idx].node.scrollIntoView({ block: "nearest" });
+    }
   }
-  if (idx === current) return;
-  if (current >= 0) lines[current].node.classList.remove("current");
-  current = idx;
-  if (idx >= 0) {
-    lines[idx].node.classList.add("current");
-    lines[idx].node.scrollIntoView({ block: "nearest" });
+  // the word being spoken: started, and not yet ended (between words, none is marked)
+  let w = lastStarted(words, t);
+  if (w >= 0 && t > words[w].end + 0.1) w = -1;
+  if (w !== currentWord) {
+    if (currentWord >= 0) words[currentWord].node.classList.remove("spoken");
+    currentWord = w;
+    if (w >= 0) words[w].node.classList.add("spoken");
   }
+}
+
+// a segment's text: its words as spans that seek to their own time when clicked, or plain text
+function lineText(segment, player) {
+  if (!segment.words || !segment.words.length) return el("span", { class: "text" }, segment.text);
+  const spaced = segment.words.map((w) => w.word).join("") !== segment.text;
+  const parts = [];
+  segment.words.forEach((w, i) => {
+    const node = el("span", { class: "word", "data-start": w.start }, w.word);
+    node.addEventListener("click", (e) => { e.stopPropagation(); playFrom(player, w.start); });
+    words.push({ start: w.start, end: w.end, node });
+    if (i > 0 && spaced) parts.push(" ");
+    parts.push(node);
+  });
+  return el("span", { class: "text" }, parts);
 }
 
 async function main() {
@@ -45,8 +78,9 @@ async function main() {
   const base = `/api/media/${encodeURIComponent(mediaId)}/transcript`;
   document.getElementById("dl-srt").href = `${base}?format=srt`;
   document.getElementById("dl-vtt").href = `${base}?format=vtt`;
+  document.getElementById("dl-vtt-words").href = `${base}?format=vtt&words=true`;
   document.getElementById("copy-link").addEventListener("click", async () => {
-    const link = `${location.origin}/watch/${encodeURIComponent(mediaId)}?t=${Math.floor(player.currentTime)}`;
+    const link = `${location.origin}/watch/${encodeURIComponent(mediaId)}?t=${Math.floor(player.currentTime * 10) / 10}`;
     history.replaceState(null, "", link);
     try { await navigator.clipboard.writeText(link); document.getElementById("copied").textContent = "Link copied"; }
     catch (_) { document.getElementById("copied").textContent = link; }
@@ -56,7 +90,7 @@ async function main() {
     const data = await api(`${base}?format=json`);
     lines = data.segments.map((s) => {
       const node = el("div", { class: "line", "data-start": s.start, role: "button", tabindex: "0" },
-        el("span", { class: "time" }, fmtTime(s.start)), el("span", { class: "text" }, s.text));
+        el("span", { class: "time" }, fmtTime(s.start)), lineText(s, player));
       const seek = () => playFrom(player, s.start);
       node.addEventListener("click", seek);
       node.addEventListener("keydown", (e) => { if (e.key === "Enter") seek(); });
@@ -69,6 +103,10 @@ async function main() {
   }
   player.addEventListener("timeupdate", () => markCurrent(player));
   player.addEventListener("seeked", () => markCurrent(player));
+  // timeupdate comes about four times a second: too slow to follow single words, so while playing
+  // the marks follow every frame
+  const follow = () => { markCurrent(player); if (!player.paused) requestAnimationFrame(follow); };
+  player.addEventListener("play", () => requestAnimationFrame(follow));
 }
 
 main();

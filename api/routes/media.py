@@ -127,21 +127,25 @@ def delete_media(media_id: str, library: LibraryDep) -> None:
 @router.get(
     "/{media_id}/transcript",
     response_model=TranscriptPublic,
+    response_model_exclude_none=True,
     responses={200: {"content": {t: {} for t in _TEXT_TYPES.values()}}, 404: {}},
     summary="The transcript as json, srt, vtt or txt",
 )
 def get_transcript(
-    media_id: str, services: ServicesDep, format: Literal["json", "srt", "vtt", "txt"] = "json"
+    media_id: str,
+    services: ServicesDep,
+    format: Literal["json", "srt", "vtt", "txt"] = "json",
+    words: Annotated[
+        bool, Query(description="vtt: each word's time as a cue timestamp (<00:00:01.250>); cues stay segments")
+    ] = False,
 ) -> TranscriptPublic | PlainTextResponse:
     segments = services.catalog.get_segments(media_id)
     if format == "json":
-        return TranscriptPublic(
-            media_id=media_id, segments=[SegmentPublic(start=s.start_s, end=s.end_s, text=s.text) for s in segments]
-        )
+        return TranscriptPublic(media_id=media_id, segments=[SegmentPublic.of(s) for s in segments])
     media = services.catalog.get_media(media_id)
     name = Path(safe_filename(media.filename)).stem or media_id
     return PlainTextResponse(
-        render_transcript(segments, format),
+        render_transcript(segments, format, word_times=words),
         media_type=_TEXT_TYPES[format],
         headers={"Content-Disposition": f'inline; filename="{name}.{format}"', "X-Content-Type-Options": "nosniff"},
     )

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.schemas import watch_url
 from ingest.models import OfflineModels
 from tests.api.conftest import make_settings, wait_for_job
 from tests.conftest import ffmpeg
@@ -77,7 +78,7 @@ def test_upload_becomes_searchable(client: TestClient, jfk: dict[str, object]) -
     assert set(body) == {"query", "took_ms", "results"}
     top = body["results"][0]
     assert top["media_id"] == jfk["media_id"] and top["title"] == "JFK" and top["filename"] == "jfk speech.wav"
-    assert top["kind"] == "audio" and top["url"] == f"/watch/{jfk['media_id']}?t={int(top['start'])}"
+    assert top["kind"] == "audio" and top["url"] == watch_url(jfk["media_id"], top["start"])
     assert "country" in top["text"].lower()
     keyword = client.get("/api/search", params={"q": "country", "mode": "keyword"}).json()["results"][0]
     assert next(keyword["text"][s:e].lower() for s, e in keyword["highlights"]) == "country"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from api.schemas import watch_url
 from bench.qdrant_server import QdrantProcess
 from bench.speech import SpokenMedia
 from ingest.models import OfflineModels
@@ -107,7 +108,7 @@ def test_paraphrased_query_jumps_to_the_sentence(library: Library, query: str, k
     assert top["filename"] == talk.path.name
     spoken = talk.sentences[sentence]
     assert abs(top["start"] - spoken.start_s) <= 3.0, f"{top['start']} vs {spoken.start_s}: {spoken.text}"
-    assert top["url"] == f"/watch/{top['media_id']}?t={int(top['start'])}"
+    assert top["url"] == watch_url(top["media_id"], top["start"])
 
 
 def test_keyword_mode_highlights_the_words(library: Library) -> None:

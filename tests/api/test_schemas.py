@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from api.schemas import JobPublic, MomentPublic
+from api.schemas import JobPublic, MomentPublic, watch_url
 from ingest.catalog import JobRecord
 from retrieval.types import Moment
 
 
-def test_a_moment_links_to_the_player_at_the_whole_second_before_it() -> None:
-    moment = Moment("a1", "Talk", "talk.mp4", "video", 110.9, 120.0, 0.5, "the words", [(4, 9)])
+def test_a_moment_links_to_the_player_at_the_tenth_of_a_second_before_it() -> None:
+    moment = Moment("a1", "Talk", "talk.mp4", "video", 110.96, 120.0, 0.5, "the words", [(4, 9)], [111.2])
     public = MomentPublic.of(moment)
-    assert public.url == "/watch/a1?t=110"  # rounded down: the player never starts after the moment
-    assert (public.start, public.end, public.highlights) == (110.9, 120.0, [(4, 9)])
+    assert public.url == "/watch/a1?t=110.9"  # rounded down: the player never starts after the moment
+    assert (public.start, public.end, public.highlights, public.highlight_starts) == (110.96, 120.0, [(4, 9)], [111.2])
+    assert watch_url("a1", 42.0) == "/watch/a1?t=42" and watch_url("a1", 0.3) == "/watch/a1?t=0.3"
+    assert watch_url("a1", 7.1) == "/watch/a1?t=7.1"  # 7.1 * 10 is 70.99999...: not 7.0
 
 
 def test_a_job_shows_its_stored_source_kind_and_hides_library_paths() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.catalog import Catalog, MediaRecord
 from ingest.errors import JobFinishedError, UnknownJobError, UnknownMediaError
-from ingest.types import Segment
+from ingest.types import Segment, Word
 
 
 def _record(media_id: str = "abc") -> MediaRecord:
@@ -133,3 +133,17 @@ def test_cancel_a_job_once(tmp_path: Path) -> None:
     with pytest.raises(UnknownJobError):
         cat.cancel_job("nope")
     assert cat.find_job("nope") is None
+
+
+def test_words_round_trip_and_catalogs_made_before_words_still_open(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    with sqlite3.connect(path) as db:  # the segments table as it was before word times
+        db.execute(
+            "CREATE TABLE segments (media_id TEXT NOT NULL, idx INTEGER NOT NULL, start_s REAL NOT NULL, "
+            "end_s REAL NOT NULL, text TEXT NOT NULL, PRIMARY KEY (media_id, idx))"
+        )
+    cat = Catalog(path)
+    words = (Word(0.1, 0.4, "Ask", 0.91), Word(0.4, 0.9, "not,", 0.5), Word(0.9, 1.0, "« naïve »", 0.25))
+    cat.add_media(_record(), [Segment(0.0, 1.0, "Ask not, « naïve »", words), Segment(1.0, 2.0, "no words")])
+    first, second = Catalog(path).get_segments("abc")
+    assert first.words == words and second.words == ()

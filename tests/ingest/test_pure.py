@@ -8,7 +8,7 @@ import pytest
 
 from ingest.passages import cut_passages, segment_contexts
 from ingest.subtitles import render_transcript
-from ingest.types import Segment
+from ingest.types import Segment, Word
 from ingest.windows import clean_segments, enforce_monotonic, plan_windows
 
 
@@ -131,3 +131,44 @@ def test_segment_contexts_complete_sentences_from_direct_neighbours() -> None:
     assert contexts[4] == "Nobody expected it."  # a whole sentence stays as it is
     # Computed over a slice with one neighbour each side, a segment's context is the same.
     assert segment_contexts(segs[1:4])[1] == contexts[2]
+
+
+def test_vtt_can_time_each_word_and_escapes_cue_text() -> None:
+    seg = Segment(
+        1.0,
+        3.0,
+        "Fish & <chips> now",
+        (
+            Word(1.0, 1.5, "Fish", 0.9),
+            Word(1.5, 1.6, "&", 0.9),
+            Word(1.6, 2.2, "<chips>", 0.9),
+            Word(2.2, 3.0, "now", 0.9),
+        ),
+    )
+    plain = render_transcript([seg], "vtt")
+    assert "00:00:01.000 --> 00:00:03.000\nFish &amp; &lt;chips&gt; now\n" in plain  # cues stay segments
+    timed = render_transcript([seg], "vtt", word_times=True)
+    assert (
+        "00:00:01.000 --> 00:00:03.000\nFish <00:00:01.500>&amp; <00:00:01.600>&lt;chips&gt; <00:00:02.200>now\n"
+        in timed
+    )
+    # a word at the cue's start gets no timestamp (WebVTT wants them after it); no words: plain text
+    same = Segment(1.0, 3.0, "a b", (Word(1.0, 1.0, "a", 0.9), Word(1.0, 2.0, "b", 0.9)))
+    assert "\na b\n" in render_transcript([same, Segment(4.0, 5.0, "bare")], "vtt", word_times=True)
+    assert render_transcript([seg], "srt").endswith("Fish & <chips> now\n")  # SRT is plain text
+
+
+def test_passages_know_where_each_word_starts() -> None:
+    segs = [
+        Segment(
+            0.0,
+            2.0,
+            "Ask not, what",
+            (Word(0.2, 0.5, "Ask", 1.0), Word(0.5, 1.0, "not,", 1.0), Word(1.1, 2.0, "what", 1.0)),
+        ),
+        Segment(2.0, 3.0, "your country", (Word(2.3, 2.6, "your", 1.0), Word(2.6, 3.0, "country", 1.0))),
+    ]
+    [p] = cut_passages(segs)
+    assert p.text == "Ask not, what your country"
+    assert [p.text[o:].split()[0] for o in p.word_offsets] == ["Ask", "not,", "what", "your", "country"]
+    assert p.word_starts == (0.2, 0.5, 1.1, 2.3, 2.6)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ingest.passages import cut_passages
+from ingest.types import Segment, Word
 from retrieval.query import contains_phrases, parse_query
 from retrieval.ranking import (
     Cluster,
@@ -114,6 +116,50 @@ def test_moment_starts_where_the_sentence_of_its_best_segment_starts() -> None:
     cluster = merge_hits([Hit(done, 0.5)])[0]
     moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("bridge"))
     assert moment.start == 110
+
+
+def _timed_passage(media: str, start: float, texts: list[str]) -> Passage:
+    """Segments 10 s apart, each opening with a 1 s breath, then a word every 0.5 s."""
+    segments = []
+    for i, text in enumerate(texts):
+        s0 = start + 10 * i
+        words = tuple(Word(s0 + 1 + 0.5 * k, s0 + 1.5 + 0.5 * k, w, 0.9) for k, w in enumerate(text.split()))
+        segments.append(Segment(s0, s0 + 9, text, words))
+    [d] = cut_passages(segments, target_s=1000, max_s=1000)
+    return Passage(
+        media, 0, d.start_s, d.end_s, d.text, d.segment_starts, d.segment_ends, d.segment_offsets,
+        f"T {media}", f"{media}.mp4", "video", "en", 0.0, word_starts=d.word_starts, word_offsets=d.word_offsets,
+    )  # fmt: skip
+
+
+def test_with_word_times_a_moment_opens_on_the_first_word_of_the_sentence_that_answers() -> None:
+    p = _timed_passage("a", 100, ["It rained all day.", "We stayed in. Then the bridge collapsed.", "Nobody was hurt."])
+    assert p.segments()[1].words[3] == (len("We stayed in. "), 112.5)  # "Then": a place and a start per word
+    cluster = merge_hits([Hit(p, 0.5)])[0]
+    moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("bridge collapse"))
+    # the second sentence of the best segment holds the query: its first word "Then" is at 110 + 1 + 3 * 0.5
+    assert moment.start == 112.5 and moment.text.startswith("Then the bridge collapsed. Nobody")
+    assert [moment.text[a:b] for a, b in moment.highlights] == ["bridge", "collapsed"]
+    assert moment.highlight_starts == [113.5, 114.0]  # where "bridge" and "collapsed" are spoken
+    # a query the whole segment answers opens on its first word, after the breath, not at the segment start
+    moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("weather"))
+    assert moment.start == 111.0 and moment.text.startswith("We stayed in.")
+
+
+def test_with_word_times_a_sentence_begun_earlier_opens_on_its_own_first_word() -> None:
+    p = _timed_passage("a", 100, ["It rained. The old bridge over", "the river collapsed in 1953.", "Nobody was hurt."])
+    cluster = merge_hits([Hit(p, 0.5)])[0]
+    moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("bridge collapse"))
+    assert moment.text.startswith("The old bridge over the river collapsed in 1953.")
+    assert moment.start == 102.0  # "The", the third word of the segment before: 100 + 1 + 2 * 0.5
+
+
+def test_a_quoted_phrase_moment_opens_on_the_phrase() -> None:
+    p = _timed_passage("a", 100, ["Bees talk.", "They did the waggle dance, then rested.", "Later."])
+    cluster = merge_hits([Hit(p, 0.5)])[0]
+    moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query('"waggle dance"'))
+    assert moment.start == 112.5  # "waggle": the fourth word of the segment at 110
+    assert moment.highlight_starts == [112.5] and moment.text[slice(*moment.highlights[0])] == "waggle dance"
 
 
 def test_phrase_highlight_spans_the_whole_phrase() -> None:

@@ -1,0 +1,356 @@
+"""Word times from Whisper itself: cross-attention of its alignment heads, warped onto the audio frames.
+
+Whisper decodes text, not times of words; but a few of its decoder's cross-attention heads (the
+checkpoint's ``alignment_heads``) look at the audio frame being spoken as each token is predicted. After a
+window is decoded, its text tokens are fed through the decoder once more, teacher-forced, and the
+attention those heads pay to each encoder frame is normalised, smoothed and warped onto time with dynamic
+time warping, as OpenAI's ``timing.py`` does. Tokens are grouped into words with the tokenizer
+(punctuation attached to its word, the leading space not part of it); each word gets the mean
+probability of its tokens from the same decoder pass.
+
+The pure steps (:func:`dtw`, :func:`median_filter`, :func:`split_words`, :func:`word_times`) need only
+numpy; :class:`CrossAttentionAligner` runs the model and imports torch.
+
+A checkpoint without ``alignment_heads`` uses every head of the last half of the decoder layers (OpenAI's
+own default), and says so once in the log: the times are coarser, never missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FRAMES_PER_SECOND",
+    "AlignedWord",
+    "CrossAttentionAligner",
+    "dtw",
+    "median_filter",
+    "split_words",
+    "word_times",
+]
+
+log = logging.getLogger("moments.whisper")
+
+FRAMES_PER_SECOND = 50  # encoder frames: 30 s of audio are 1500 of them (the mel hop is 10 ms, halved)
+MEDIAN_FILTER_WIDTH = 7
+PREPEND_PUNCTUATION = "\"'“¿([{-"
+APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
+SENTENCE_END = ".。!！?？"
+# Languages written without spaces between words: each character (or group of tokens that decodes to
+# whole characters) is a word.
+UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "yue"})
+
+
+@dataclass(frozen=True)
+class AlignedWord:
+    """A word of one window, in seconds from the window's start; ``tokens`` of the decoded text it covers."""
+
+    text: str  # with its leading space, as decoded
+    start_s: float
+    end_s: float
+    probability: float
+    tokens: int
+
+
+# ---------------------------------------------------------------------------------------------- pure
+def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cheapest monotonic path through ``cost`` (tokens x frames) from the top-left to the bottom-right.
+
+    Returns the path's token and frame indices. Each step goes one token on, one frame on, or both; ties
+    are broken as in OpenAI's and transformers' implementations. Cells on one anti-diagonal depend only on
+    the two before it, so each diagonal is computed at once (N + M numpy steps, not N x M Python ones).
+    """
+    n, m = cost.shape
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0.0
+    trace = np.full((n + 1, m + 1), -1, dtype=np.int8)
+    for d in range(2, n + m + 1):
+        i = np.arange(max(1, d - m), min(n, d - 1) + 1)
+        j = d - i
+        c0 = acc[i - 1, j - 1]
+        c1 = acc[i - 1, j]
+        c2 = acc[i, j - 1]
+        step = np.where((c0 < c1) & (c0 < c2), 0, np.where((c1 < c0) & (c1 < c2), 1, 2))
+        acc[i, j] = cost[i - 1, j - 1] + np.choose(step, (c0, c1, c2))
+        trace[i, j] = step
+    trace[0, :] = 2
+    trace[:, 0] = 1
+    i, j = n, m
+    tokens: list[int] = []
+    frames: list[int] = []
+    while i > 0 or j > 0:
+        tokens.append(i - 1)
+        frames.append(j - 1)
+        t = trace[i, j]
+        if t == 0:
+            i, j = i - 1, j - 1
+        elif t == 1:
+            i -= 1
+        else:
+            j -= 1
+    return np.array(tokens[::-1]), np.array(frames[::-1])
+
+
+def median_filter(x: np.ndarray, width: int) -> np.ndarray:
+    """A median filter of odd ``width`` along the last axis, edges reflected (as OpenAI's)."""
+    pad = width // 2
+    if x.shape[-1] <= pad:
+        return x
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="reflect")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=-1)
+    out: np.ndarray = np.median(windows, axis=-1)
+    return out
+
+
+def split_words(
+    tokens: Sequence[int], decode: Callable[[list[int]], str], *, language: str
+) -> tuple[list[str], list[list[int]]]:
+    """Group text tokens into words: ``(words, tokens of each word)``; words keep their leading space.
+
+    Tokens are first grouped until they decode to whole characters (a multi-byte character can span
+    tokens). In languages written with spaces a new word begins at a leading space, so punctuation and
+    hyphenated parts stay with their word ("increase,", "self-substantial"); without spaces each character
+    group is a word. Punctuation standing alone is then attached: opening marks to the word after,
+    closing marks to the word before.
+    """
+    pieces: list[str] = []
+    piece_tokens: list[list[int]] = []
+    pending: list[int] = []
+    for token in tokens:
+        pending.append(token)
+        text = decode(pending)
+        if "\ufffd" not in text:
+            pieces.append(text)
+            piece_tokens.append(pending)
+            pending = []
+    if pending:
+        pieces.append(decode(pending))
+        piece_tokens.append(pending)
+    if language in UNSPACED_LANGUAGES:
+        words, word_tokens = pieces, piece_tokens
+    else:
+        words, word_tokens = [], []
+        for piece, toks in zip(pieces, piece_tokens, strict=True):
+            if not words or piece.startswith(" "):
+                words.append(piece)
+                word_tokens.append(list(toks))
+            else:
+                words[-1] += piece
+                word_tokens[-1].extend(toks)
+    return _merge_punctuation(words, word_tokens)
+
+
+def _merge_punctuation(words: list[str], tokens: list[list[int]]) -> tuple[list[str], list[list[int]]]:
+    out_words: list[str] = []
+    out_tokens: list[list[int]] = []
+    carry_word, carry_tokens = "", []  # opening marks waiting for their word
+    for word, toks in zip(words, tokens, strict=True):
+        stripped = word.strip()
+        if stripped and all(ch in APPEND_PUNCTUATION for ch in stripped) and out_words and not carry_word:
+            out_words[-1] += stripped
+            out_tokens[-1].extend(toks)
+        elif stripped and all(ch in PREPEND_PUNCTUATION for ch in stripped):
+            carry_word += word
+            carry_tokens.extend(toks)
+        else:
+            if carry_word:
+                space = " " if carry_word.startswith(" ") or word.startswith(" ") else ""
+                word = space + carry_word.strip() + word.lstrip()
+                toks = [*carry_tokens, *toks]
+                carry_word, carry_tokens = "", []
+            out_words.append(word)
+            out_tokens.append(list(toks))
+    if carry_word:  # opening marks at the very end: a word of their own
+        out_words.append(carry_word)
+        out_tokens.append(carry_tokens)
+    return out_words, out_tokens
+
+
+def word_times(
+    matrix: np.ndarray, words: Sequence[str], word_tokens: Sequence[Sequence[int]], token_probs: Sequence[float]
+) -> list[AlignedWord]:
+    """Words with times from an alignment ``matrix`` (text tokens + end-of-text, x audio frames).
+
+    The warped path says at which frame each token is first attended to; a word starts at its first
+    token's frame and ends where the next word starts (the last at the end-of-text token's frame). Words
+    far longer than is usual in the window (a word "spoken" through a pause before or after a sentence
+    end) are cut to twice the median word length, as OpenAI does.
+    """
+    counts = [len(t) for t in word_tokens]
+    if not words or sum(counts) + 1 != matrix.shape[0]:
+        return []
+    token_idx, frame_idx = dtw(-matrix.astype(np.float64))
+    jumps = np.pad(np.diff(token_idx), (1, 0), constant_values=1).astype(bool)
+    jump_times = frame_idx[jumps] / FRAMES_PER_SECOND
+    bounds = np.pad(np.cumsum(counts), (1, 0))
+    starts = jump_times[bounds[:-1]]
+    ends = jump_times[bounds[1:]]
+    probs = np.asarray(token_probs, dtype=np.float64)
+    out = [
+        AlignedWord(
+            text=w,
+            start_s=float(s),
+            end_s=float(e),
+            probability=float(probs[b0:b1].mean()) if b1 > b0 else 0.0,
+            tokens=b1 - b0,
+        )
+        for w, s, e, b0, b1 in zip(words, starts, ends, bounds[:-1], bounds[1:], strict=True)
+    ]
+    return _truncate_long_words(out)
+
+
+def _truncate_long_words(words: list[AlignedWord]) -> list[AlignedWord]:
+    durations = np.array([w.end_s - w.start_s for w in words])
+    durations = durations[durations > 0]
+    if durations.size == 0:
+        return words
+    median = min(0.7, float(np.median(durations)))
+    longest = 2 * median
+    out = list(words)
+    for i, w in enumerate(out):
+        if w.end_s - w.start_s <= longest:
+            continue
+        if w.text.strip()[-1:] in SENTENCE_END:  # spoken on into the pause after the sentence
+            out[i] = _with_times(w, w.start_s, w.start_s + longest)
+        elif i == 0 or out[i - 1].text.strip()[-1:] in SENTENCE_END:  # spoken through the pause before it
+            out[i] = _with_times(w, w.end_s - longest, w.end_s)
+    return out
+
+
+def _with_times(w: AlignedWord, start_s: float, end_s: float) -> AlignedWord:
+    return AlignedWord(text=w.text, start_s=start_s, end_s=end_s, probability=w.probability, tokens=w.tokens)
+
+
+# ---------------------------------------------------------------------------------------------- model
+class CrossAttentionAligner:
+    """Aligns decoded windows of one loaded ``WhisperForConditionalGeneration`` to their audio.
+
+    :meth:`capture` records the encoder output that ``generate`` computes (so aligning costs one extra
+    decoder pass, not another encoder pass); :meth:`align` then runs that pass for a batch of windows.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        config = model.config
+        gen = model.generation_config
+        heads = getattr(gen, "alignment_heads", None)
+        if heads:
+            self.heads = [(int(layer), int(head)) for layer, head in heads]
+            self.default_heads = False
+        else:
+            first = config.decoder_layers // 2
+            layers = range(first, config.decoder_layers)
+            self.heads = [(layer, h) for layer in layers for h in range(config.decoder_attention_heads)]
+            self.default_heads = True
+            log.warning(
+                "this Whisper checkpoint has no alignment_heads: word times use all heads of the last %d "
+                "decoder layers (coarser)",
+                config.decoder_layers - first,
+            )
+        self.eot = int(gen.eos_token_id if not isinstance(gen.eos_token_id, list) else gen.eos_token_id[0])
+        self.no_timestamps = int(gen.no_timestamps_token_id)
+        self._local = threading.local()
+        self._hook = model.model.encoder.register_forward_hook(self._on_encoder)
+
+    def _on_encoder(self, _module: Any, _args: Any, output: Any) -> None:
+        slot = getattr(self._local, "slot", None)
+        if slot is not None and not slot:  # the first encoder pass of the call: the whole batch
+            slot.append(output[0] if isinstance(output, tuple) else output.last_hidden_state)
+
+    @contextmanager
+    def capture(self) -> Iterator[list[Any]]:
+        """Within this block, the first encoder output computed in this thread is kept in the yielded list."""
+        slot: list[Any] = []
+        self._local.slot = slot
+        try:
+            yield slot
+        finally:
+            self._local.slot = None
+
+    def prefix(self, language: str) -> list[int]:
+        """The start-of-transcript tokens for ``language``, ending in <|notimestamps|>."""
+        gen = self.model.generation_config
+        ids = [int(gen.decoder_start_token_id)]
+        if getattr(gen, "is_multilingual", False):
+            ids.append(int(gen.lang_to_id[f"<|{language}|>"]))
+            ids.append(int(gen.task_to_id["transcribe"]))
+        ids.append(self.no_timestamps)
+        return ids
+
+    def align(
+        self, encoder_out: Any, texts: Sequence[Sequence[int]], frames: Sequence[int], *, language: str
+    ) -> list[list[AlignedWord]]:
+        """The words of each window: ``texts[i]`` its text tokens, ``frames[i]`` its length in mel frames.
+
+        ``encoder_out`` is the batch's encoder output (windows x 1500 x d_model), in the windows' order.
+        """
+        import torch
+
+        prefix = self.prefix(language)
+        limit = int(self.model.config.max_target_positions) - len(prefix) - 1
+        texts = [list(t)[:limit] for t in texts]
+        rows = [[*prefix, *t, self.eot] for t in texts]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([r + [self.eot] * (width - len(r)) for r in rows], device=encoder_out.device)
+        enc = encoder_out[: len(rows)]
+        queries: dict[int, Any] = {}
+        decoder = self.model.model.decoder
+        layers = sorted({layer for layer, _ in self.heads})
+
+        def keep_query(layer: int) -> Callable[..., None]:
+            def hook(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+                queries[layer] = args[0] if args else kwargs["hidden_states"]
+
+            return hook
+
+        handles = [
+            decoder.layers[layer].encoder_attn.register_forward_pre_hook(keep_query(layer), with_kwargs=True)
+            for layer in layers
+        ]
+        try:
+            hidden = decoder(input_ids=ids, encoder_hidden_states=enc, use_cache=False).last_hidden_state
+        finally:
+            for handle in handles:
+                handle.remove()
+        logits = self.model.proj_out(hidden).float()
+        probs = torch.softmax(logits[:, :, : self.eot], dim=-1)
+
+        weights = []  # (windows, heads, tokens, frames), as raw attention logits
+        for layer in layers:
+            attn = decoder.layers[layer].encoder_attn
+            b, t, _ = queries[layer].shape
+            q = (attn.q_proj(queries[layer]) * attn.scaling).view(b, t, attn.num_heads, attn.head_dim).float()
+            k = attn.k_proj(enc).view(b, enc.shape[1], attn.num_heads, attn.head_dim).float()
+            wanted = [h for l_, h in self.heads if l_ == layer]
+            weights.append(torch.einsum("bthd,bshd->bhts", q[:, :, wanted], k[:, :, wanted]))
+        qk = torch.cat(weights, dim=1)
+
+        out: list[list[AlignedWord]] = []
+        first = len(prefix) - 1  # the row that predicts the first text token
+        for i, text in enumerate(texts):
+            if not text:
+                out.append([])
+                continue
+            n_frames = max(1, min(qk.shape[-1], int(frames[i]) // 2))
+            w = torch.softmax(qk[i, :, first : first + len(text) + 1, :n_frames], dim=-1).cpu().numpy()
+            std = w.std(axis=-2, keepdims=True)
+            w = (w - w.mean(axis=-2, keepdims=True)) / np.where(std > 0, std, 1.0)
+            matrix = median_filter(w, MEDIAN_FILTER_WIDTH).mean(axis=0)
+            token_probs = probs[i, torch.arange(first, first + len(text)), torch.tensor(text)].cpu().numpy()
+            words, word_tokens = split_words(text, self._decode, language=language)
+            out.append(word_times(matrix, words, word_tokens, token_probs.tolist()))
+        return out
+
+    def _decode(self, tokens: list[int]) -> str:
+        return str(self.tokenizer.decode(tokens, skip_special_tokens=False))
+
+    def close(self) -> None:
+        self._hook.remove()

@@ -1,0 +1,104 @@
+"""Word timing's pure steps: the warp, the smoothing, words from tokens, times from a warp; and words kept
+inside their segments when a transcript is cleaned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from transformers import WhisperTokenizerFast
+from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter
+
+from ingest.alignment import dtw, median_filter, split_words, word_times
+from ingest.models import OfflineModels
+from ingest.types import Segment, Word
+from ingest.windows import clean_segments
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 3), (12, 80), (40, 300)])
+def test_the_warp_is_the_reference_warp(shape: tuple[int, int]) -> None:
+    """The same path as transformers' own (cell by cell) implementation, ties included."""
+    rng = np.random.default_rng(sum(shape))
+    for matrix in (rng.normal(size=shape), np.round(rng.normal(size=shape), 1)):  # rounded: many ties
+        ours = dtw(matrix)
+        reference = _dynamic_time_warping(matrix)
+        assert np.array_equal(ours[0], reference[0]) and np.array_equal(ours[1], reference[1])
+
+
+def test_the_smoothing_is_the_reference_median_filter() -> None:
+    import torch
+
+    x = np.random.default_rng(1).normal(size=(3, 6, 50))
+    assert np.allclose(median_filter(x, 7), _median_filter(torch.tensor(x), 7).numpy())
+
+
+@pytest.fixture(scope="module")
+def tokenizer(offline_models: OfflineModels) -> WhisperTokenizerFast:
+    return WhisperTokenizerFast.from_pretrained(offline_models.whisper["whisper-base"])
+
+
+def _words(tokenizer: WhisperTokenizerFast, text: str, language: str = "en") -> list[str]:
+    tokens = tokenizer.encode(text, add_special_tokens=False)
+    words, groups = split_words(tokens, tokenizer.decode, language=language)
+    assert [t for g in groups for t in g] == tokens  # every token belongs to exactly one word, in order
+    return words
+
+
+def test_words_keep_their_punctuation_and_hyphens(tokenizer: WhisperTokenizerFast) -> None:
+    words = _words(tokenizer, ' "Ask not," he said (twice): self-substantial fuel... and so-on!')
+    assert [w.strip() for w in words] == [
+        '"Ask',
+        'not,"',
+        "he",
+        "said",
+        "(twice):",
+        "self-substantial",
+        "fuel...",
+        "and",
+        "so-on!",
+    ]
+    assert all(w.startswith(" ") for w in words)
+
+
+def test_numbers_and_contractions_stay_one_word(tokenizer: WhisperTokenizerFast) -> None:
+    assert [w.strip() for w in _words(tokenizer, " It's 6,000 computers, isn't it?")] == [
+        "It's",
+        "6,000",
+        "computers,",
+        "isn't",
+        "it?",
+    ]
+
+
+def test_languages_without_spaces_are_cut_into_whole_characters(tokenizer: WhisperTokenizerFast) -> None:
+    words = _words(tokenizer, "我们今天开会。", language="zh")
+    # a word per token group that decodes to whole characters; the full stop joins the word before it
+    assert words == ["我们", "今天", "开", "会。"]
+
+
+def test_times_follow_the_warp() -> None:
+    """Three words of 1, 2 and 1 tokens plus end-of-text over 100 frames, the attention moving along a
+    known path: each word starts where its first token is attended to."""
+    onsets = [10, 30, 40, 70, 90]  # the frame where each token (and end-of-text) begins
+    matrix = np.full((5, 100), -1.0)
+    for row, (a, b) in enumerate(zip(onsets, [*onsets[1:], 100], strict=True)):
+        matrix[row, a:b] = 1.0
+    words = word_times(matrix, [" one", " two", " three"], [[1], [2, 3], [4]], [0.9, 0.8, 0.6, 0.5])
+    assert [w.text for w in words] == [" one", " two", " three"]
+    assert [w.tokens for w in words] == [1, 2, 1]
+    # the first word is pulled in from the window start (twice the median word length at most)
+    assert [round(w.start_s, 2) for w in words[1:]] == [0.6, 1.4]
+    assert words[0].end_s == pytest.approx(0.6) and words[-1].end_s == pytest.approx(1.8)
+    assert words[1].probability == pytest.approx(0.7)
+
+
+def test_cleaning_keeps_words_inside_their_segment_and_in_order() -> None:
+    seg = Segment(
+        1.0,
+        3.0,
+        "early late",
+        (Word(0.5, 1.6, "early", 0.9), Word(1.2, 3.4, "late", 0.8)),  # before the segment, overlapping, past it
+    )
+    [clean], _ = clean_segments([seg], last_end_s=1.1)
+    assert clean.start_s == 1.1
+    assert [(w.start_s, w.end_s) for w in clean.words] == [(1.1, 1.6), (1.6, 3.0)]
+    assert [w.text for w in clean.words] == ["early", "late"]
