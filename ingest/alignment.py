@@ -17,6 +17,7 @@ own default), and says so once in the log: the times are coarser, never missing.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -241,19 +242,18 @@ class CrossAttentionAligner:
         self.tokenizer = tokenizer
         config = model.config
         gen = model.generation_config
-        heads = getattr(gen, "alignment_heads", None)
-        if heads:
-            self.heads = [(int(layer), int(head)) for layer, head in heads]
-            self.default_heads = False
-        else:
-            first = config.decoder_layers // 2
-            layers = range(first, config.decoder_layers)
-            self.heads = [(layer, h) for layer in layers for h in range(config.decoder_attention_heads)]
-            self.default_heads = True
+        n_layers, n_heads = int(config.decoder_layers), int(config.decoder_attention_heads)
+        listed = [(int(layer), int(head)) for layer, head in getattr(gen, "alignment_heads", None) or ()]
+        # Heads that this model does not have (a generation config copied from another checkpoint) do not count.
+        self.heads = [(layer, head) for layer, head in listed if 0 <= layer < n_layers and 0 <= head < n_heads]
+        self.default_heads = not self.heads
+        if self.default_heads:
+            first = n_layers // 2
+            self.heads = [(layer, h) for layer in range(first, n_layers) for h in range(n_heads)]
             log.warning(
-                "this Whisper checkpoint has no alignment_heads: word times use all heads of the last %d "
+                "this Whisper checkpoint has no usable alignment_heads: word times use all heads of the last %d "
                 "decoder layers (coarser)",
-                config.decoder_layers - first,
+                n_layers - first,
             )
         self.eot = int(gen.eos_token_id if not isinstance(gen.eos_token_id, list) else gen.eos_token_id[0])
         self.no_timestamps = int(gen.no_timestamps_token_id)
@@ -286,17 +286,32 @@ class CrossAttentionAligner:
         return ids
 
     def align(
-        self, encoder_out: Any, texts: Sequence[Sequence[int]], frames: Sequence[int], *, language: str
-    ) -> list[list[AlignedWord]]:
-        """The words of each window: ``texts[i]`` its text tokens, ``frames[i]`` its length in mel frames.
+        self,
+        encoder_out: Any,
+        segments: Sequence[Sequence[Sequence[int]]],
+        frames: Sequence[int],
+        *,
+        language: str,
+    ) -> list[list[list[AlignedWord]]]:
+        """The words of each segment of each window: ``segments[i]`` the text tokens of window ``i``'s
+        segments, ``frames[i]`` its length in mel frames. A word never spans two segments.
 
         ``encoder_out`` is the batch's encoder output (windows x 1500 x d_model), in the windows' order.
+        The windows' segments are aligned together, as one text, in one decoder pass.
         """
         import torch
 
         prefix = self.prefix(language)
         limit = int(self.model.config.max_target_positions) - len(prefix) - 1
-        texts = [list(t)[:limit] for t in texts]
+        # Each segment's tokens, cut (at the very end) to what the decoder can take.
+        cut: list[list[list[int]]] = []
+        for window in segments:
+            room, kept = limit, []
+            for seg in window:
+                kept.append(list(seg)[: max(0, room)])
+                room -= len(kept[-1])
+            cut.append(kept)
+        texts = [[t for seg in window for t in seg] for window in cut]
         rows = [[*prefix, *t, self.eot] for t in texts]
         width = max(len(r) for r in rows)
         ids = torch.tensor([r + [self.eot] * (width - len(r)) for r in rows], device=encoder_out.device)
@@ -333,11 +348,11 @@ class CrossAttentionAligner:
             weights.append(torch.einsum("bthd,bshd->bhts", q[:, :, wanted], k[:, :, wanted]))
         qk = torch.cat(weights, dim=1)
 
-        out: list[list[AlignedWord]] = []
+        out: list[list[list[AlignedWord]]] = []
         first = len(prefix) - 1  # the row that predicts the first text token
         for i, text in enumerate(texts):
             if not text:
-                out.append([])
+                out.append([[] for _ in cut[i]])
                 continue
             n_frames = max(1, min(qk.shape[-1], int(frames[i]) // 2))
             w = torch.softmax(qk[i, :, first : first + len(text) + 1, :n_frames], dim=-1).cpu().numpy()
@@ -345,8 +360,19 @@ class CrossAttentionAligner:
             w = (w - w.mean(axis=-2, keepdims=True)) / np.where(std > 0, std, 1.0)
             matrix = median_filter(w, MEDIAN_FILTER_WIDTH).mean(axis=0)
             token_probs = probs[i, torch.arange(first, first + len(text)), torch.tensor(text)].cpu().numpy()
-            words, word_tokens = split_words(text, self._decode, language=language)
-            out.append(word_times(matrix, words, word_tokens, token_probs.tolist()))
+            words: list[str] = []
+            word_tokens: list[list[int]] = []
+            per_segment: list[int] = []  # how many words each segment has
+            for seg in cut[i]:
+                seg_words, seg_tokens = split_words(seg, self._decode, language=language) if seg else ([], [])
+                words += seg_words
+                word_tokens += seg_tokens
+                per_segment.append(len(seg_words))
+            timed = word_times(matrix, words, word_tokens, token_probs.tolist())
+            if len(timed) != len(words):
+                timed = []
+            bounds = np.cumsum([0, *per_segment])
+            out.append([timed[a:b] for a, b in itertools.pairwise(bounds)])
         return out
 
     def _decode(self, tokens: list[int]) -> str:

@@ -356,21 +356,16 @@ class WhisperTranscriber:
         language: str,
     ) -> list[list[tuple[Word, ...]]]:
         """The words of each decoded segment of each window, in media time, inside their window."""
-        texts = [[t for _, _, tokens in rows for t in tokens] for rows in decoded]
+        tokens = [[seg_tokens for _, _, seg_tokens in rows] for rows in decoded]
         frames = [round(w.duration_s * 100) for w in windows]  # mel frames: one per 10 ms
         with self._model_call():
-            aligned = self._aligner.align(encoded[0], texts, frames, language=language)
+            aligned = self._aligner.align(encoded[0], tokens, frames, language=language)
         out: list[list[tuple[Word, ...]]] = []
-        for window, rows, window_words in zip(windows, decoded, aligned, strict=True):
+        for window, window_words in zip(windows, aligned, strict=True):
             per_segment: list[tuple[Word, ...]] = []
-            queue = list(window_words)
-            for _start, _end, tokens in rows:
-                # A segment owns the words whose tokens it decoded (words begin at a segment's first token).
-                need = len(tokens)
+            for seg_words in window_words:
                 taken = []
-                while queue and need > 0:
-                    word = queue.pop(0)
-                    need -= word.tokens
+                for word in seg_words:
                     text = word.text.strip()
                     if not text:
                         continue

@@ -358,3 +358,35 @@ def test_a_transcription_leaves_torch_threads_and_transformers_verbosity_as_it_f
     assert seen and set(seen) == {(1, logging.ERROR)}
     # The weight-loading bars were hidden through a hook that is gone again (set_tqdm_hook returns the last).
     assert transformers.logging.set_tqdm_hook(None) is None
+
+
+def test_word_timing_reuses_the_encoder_pass_and_leaves_the_text_alone(
+    random_folder: Path, two_windows: np.ndarray, encoder_calls: list[int]
+) -> None:
+    plain = random_transcriber(random_folder, word_timestamps=False).transcribe(two_windows)
+    passes = len(encoder_calls)
+    timed = random_transcriber(random_folder, word_timestamps=True).transcribe(two_windows)
+    assert len(encoder_calls) == 2 * passes  # the same encoder passes again, none for the alignment
+    assert [s.text for s in timed.segments] == [s.text for s in plain.segments]
+    assert all(not s.words for s in plain.segments)
+    timed_words = [w for s in timed.segments for w in s.words]
+    assert timed_words and all(s.start_s <= w.start_s <= w.end_s <= s.end_s for s in timed.segments for w in s.words)
+
+
+def test_a_checkpoint_without_alignment_heads_still_gets_words_and_says_so_once(
+    random_whisper: Callable[[], Any],
+    processor: Any,
+    two_windows: np.ndarray,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = random_whisper()
+    model.generation_config.alignment_heads = None
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="moments.whisper"):
+        transcriber = random_transcriber(tmp_path, word_timestamps=True, batch_size=1)
+        segments = transcriber.transcribe(two_windows).segments
+    notes = [r.getMessage() for r in caplog.records if "alignment_heads" in r.getMessage()]
+    assert len(notes) == 1 and "last 1 decoder layers" in notes[0]
+    assert segments and all(s.words for s in segments)
