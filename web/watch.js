@@ -48,8 +48,12 @@ function markCurrent(player) {
 
 // a segment's text: its words as spans that seek to their own time when clicked, or plain text
 function lineText(segment, player) {
-  if (!segment.words || !segment.words.length) return el("span", { class: "text" }, segment.text);
-  const spaced = segment.words.map((w) => w.word).join("") !== segment.text;
+  const texts = (segment.words || []).map((w) => w.word);
+  const spaced = texts.join("") !== segment.text;
+  // words only where they spell the segment's text (a transcript edited since has its text shown as it is)
+  if (!texts.length || texts.join(spaced ? " " : "") !== segment.text) {
+    return el("span", { class: "text" }, segment.text);
+  }
   const parts = [];
   segment.words.forEach((w, i) => {
     const node = el("span", { class: "word", "data-start": w.start }, w.word);

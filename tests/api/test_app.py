@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import itertools
 import os
 import socket
 import threading
@@ -108,8 +109,21 @@ def test_transcript_formats(client: TestClient, jfk: dict[str, object]) -> None:
     assert "ask not what your country" in " ".join(s["text"] for s in segments).lower().replace(",", "")
     srt = client.get(base, params={"format": "srt"})
     assert srt.headers["content-type"].startswith("application/x-subrip") and srt.text.startswith("1\n00:00:0")
+    # every segment carries its words, each inside it, in order, with a probability
+    for seg in segments:
+        words = seg["words"]
+        assert set(words[0]) == {"start", "end", "word", "probability"}
+        assert " ".join(w["word"] for w in words) == seg["text"]
+        assert seg["start"] <= words[0]["start"] and words[-1]["end"] <= seg["end"]
+        assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words))
+    # a word inside its cue (the first word of a cue starts with the cue and needs no timestamp)
+    country = next(w for seg in segments for w in seg["words"][1:] if w["word"].lower().startswith("country"))
     vtt = client.get(base, params={"format": "vtt"})
     assert vtt.headers["content-type"].startswith("text/vtt") and vtt.text.startswith("WEBVTT")
+    assert "<00:" not in vtt.text  # cues are segments, plain, unless word times are asked for
+    timed = client.get(base, params={"format": "vtt", "words": "true"}).text
+    stamp = f"{int(country['start'] // 60):02d}:{country['start'] % 60:06.3f}"
+    assert f"<00:{stamp}>{country['word']}" in timed
     txt = client.get(base, params={"format": "txt"})
     assert "country" in txt.text and "-->" not in txt.text
     assert client.get(base, params={"format": "docx"}).status_code == 422

@@ -162,6 +162,18 @@ def test_a_quoted_phrase_moment_opens_on_the_phrase() -> None:
     assert moment.highlight_starts == [112.5] and moment.text[slice(*moment.highlights[0])] == "waggle dance"
 
 
+def test_a_quoted_phrase_across_a_segment_end_opens_where_it_begins_and_shows_whole() -> None:
+    long = "Then one wet spring the river rose higher than anyone could remember and the water ran fast and brown"
+    p = _timed_passage(
+        "a", 100, ["For almost two hundred years it carried carts and cattle", long, "The engineers came."]
+    )
+    cluster = merge_hits([Hit(p, 0.5)])[0]
+    query = parse_query('"and brown the engineers"')
+    moment = build_moment(_ranked(cluster, [0.5, 0.5, 0.5]), query, snippet_chars=120)
+    assert moment.start == 110 + 1 + 0.5 * 17  # the second "and", the 18th word of the segment at 110
+    assert "and brown The engineers" in moment.text  # the snippet runs on until the phrase is whole
+
+
 def test_phrase_highlight_spans_the_whole_phrase() -> None:
     text = "They did the waggle dance, then a dance."
     spans = highlight_offsets(text, parse_query('"waggle dance"'))

@@ -140,6 +140,34 @@ def test_watch_link_starts_at_t_and_follows_the_transcript(site: Site, page: Any
     assert f"/watch/{site.podcast_id}?t=" in page.url
 
 
+def test_the_watch_page_marks_the_word_being_spoken_and_a_click_on_a_word_seeks_to_it(site: Site, page: Any) -> None:
+    page.goto(f"{site.server.url}/watch/{site.podcast_id}?t=30")
+    _wait_player_near(page, 30)
+    page.locator(".line .word").first.wait_for()
+    assert page.locator(".line .word").count() > 200  # every word of the talk, each its own element
+    # while it plays, the marked word is the one whose time has come: started, and not long ended
+    page.wait_for_function("() => { const p = document.getElementById('player'); return !p.paused; }", timeout=20_000)
+    for _ in range(3):
+        spoken = page.wait_for_function(
+            "() => { const w = document.querySelector('.word.spoken'), p = document.getElementById('player');"
+            " return w && [parseFloat(w.dataset.start), p.currentTime, w.textContent]; }",
+            timeout=10_000,
+        )
+        start, now, word = spoken.json_value()
+        assert start - 0.1 <= now <= start + 3.0, (start, now, word)
+        page.wait_for_timeout(400)
+    assert page.locator(".word.spoken").count() == 1
+    # a click on a word far from here plays from that word
+    target = page.locator(".line .word").nth(150)
+    target_start = float(target.get_attribute("data-start"))
+    assert abs(target_start - 30) > 5
+    target.click()
+    page.wait_for_function(
+        "(t) => Math.abs(document.getElementById('player').currentTime - t) < 0.6", arg=target_start, timeout=20_000
+    )
+    assert page.get_attribute("#dl-vtt-words", "href").endswith("format=vtt&words=true")
+
+
 def test_hostile_transcript_and_title_show_as_text(site: Site, page: Any) -> None:
     page.goto(f"{site.server.url}/watch/{site.jfk_id}?t=0")
     page.locator(".line").first.wait_for()
