@@ -335,7 +335,7 @@ class WhisperTranscriber:
                 end = min(window.end_s, window.start_s + float(seg["end"]))
                 rows.append((start, max(start, end), tokens))
             decoded.append(rows)
-        words = self._align(windows, decoded, encoded, language) if aligner is not None and encoded else None
+        words = self._align(audio, windows, decoded, encoded, language) if aligner is not None and encoded else None
         segments: list[Segment] = []
         for w, rows in enumerate(decoded):
             for r, (start, end, tokens) in enumerate(rows):
@@ -350,6 +350,7 @@ class WhisperTranscriber:
 
     def _align(
         self,
+        audio: np.ndarray,
         windows: Sequence[SpeechWindow],
         decoded: list[list[tuple[float, float, list[int]]]],
         encoded: list[Any],
@@ -362,7 +363,7 @@ class WhisperTranscriber:
             aligned = self._aligner.align(encoded[0], tokens, frames, language=language)
         out: list[list[tuple[Word, ...]]] = []
         for window, window_words in zip(windows, aligned, strict=True):
-            per_segment: list[tuple[Word, ...]] = []
+            per_segment: list[list[Word]] = []
             for seg_words in window_words:
                 taken = []
                 for word in seg_words:
@@ -372,6 +373,22 @@ class WhisperTranscriber:
                     ws = min(window.start_s + word.start_s, window.end_s)
                     we = min(max(window.start_s + word.end_s, ws), window.end_s)
                     taken.append(Word(ws, we, text, round(word.probability, 3)))
-                per_segment.append(tuple(taken))
-            out.append(per_segment)
+                per_segment.append(taken)
+            out.append(self._snap_to_voice(audio, window, per_segment))
         return out
+
+    def _snap_to_voice(
+        self, audio: np.ndarray, window: SpeechWindow, segments: list[list[Word]]
+    ) -> list[tuple[Word, ...]]:
+        """Words after a pause (a segment's first, or one that starts after the last ended) start where the
+        voice does (:func:`ingest.alignment.voice_starts`)."""
+        from ingest.alignment import frame_levels, voice_starts
+
+        spans: list[tuple[float, float, bool]] = []
+        for words in segments:
+            for k, w in enumerate(words):
+                spans.append((w.start_s, w.end_s, k == 0 or w.start_s > words[k - 1].end_s + 1e-3))
+        starts = iter(
+            voice_starts(spans, frame_levels(self._slice(audio, window), SAMPLE_RATE_HZ), offset_s=window.start_s)
+        )
+        return [tuple(Word(next(starts), w.end_s, w.text, w.probability) for w in words) for words in segments]

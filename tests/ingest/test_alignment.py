@@ -8,7 +8,7 @@ import pytest
 from transformers import WhisperTokenizerFast
 from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter
 
-from ingest.alignment import dtw, median_filter, split_words, word_times
+from ingest.alignment import dtw, frame_levels, median_filter, split_words, voice_starts, word_times
 from ingest.models import OfflineModels
 from ingest.types import Segment, Word
 from ingest.windows import clean_segments
@@ -102,3 +102,18 @@ def test_cleaning_keeps_words_inside_their_segment_and_in_order() -> None:
     assert clean.start_s == 1.1
     assert [(w.start_s, w.end_s) for w in clean.words] == [(1.1, 1.6), (1.6, 3.0)]
     assert [w.text for w in clean.words] == ["early", "late"]
+
+
+def test_a_word_after_a_pause_starts_where_the_voice_does() -> None:
+    rate = 16_000
+    t = np.arange(3 * rate) / rate
+    audio = np.where(t >= 1.3, 0.3 * np.sin(2 * np.pi * 220 * t), 0.0005 * np.sin(2 * np.pi * 50 * t))
+    levels = frame_levels(audio.astype(np.float32), rate)
+    spans = [(1.0, 1.8, True), (1.8, 2.2, False), (2.5, 2.9, True)]  # the first begins in the pause
+    starts = voice_starts(spans, levels)
+    assert starts[0] == pytest.approx(1.3 - 0.02, abs=0.011)  # moved on to the voice, a little before it
+    assert starts[1:] == [1.8, 2.5]  # inside a word, or already in the voice: unchanged
+    # in a window that starts later the offsets count from its start; in steady noise nothing moves
+    assert voice_starts([(11.0, 11.8, True)], levels, offset_s=10.0) == [pytest.approx(11.28, abs=0.011)]
+    noise = frame_levels(np.random.default_rng(0).normal(0, 0.1, 3 * rate).astype(np.float32), rate)
+    assert voice_starts(spans, noise) == [1.0, 1.8, 2.5]
