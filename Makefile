@@ -65,6 +65,7 @@ bench: setup
 	$(BIN)/python -m bench.quality --json $(BENCH_OUT)/quality.json
 	$(BIN)/python -m bench.asr_speed --threads 1,2 --json $(BENCH_OUT)/asr.json
 	$(BIN)/python -m bench.search_latency --server 10000 > $(BENCH_OUT)/latency.md && cat $(BENCH_OUT)/latency.md
+	$(BIN)/python -m bench.word_times --json $(BENCH_OUT)/word_times.json
 	$(BIN)/python -m bench.report --quality $(BENCH_OUT)/quality.json --asr $(BENCH_OUT)/asr.json \
 	    --latency $(BENCH_OUT)/latency.md
 

@@ -159,7 +159,9 @@ def _asr_section(a: dict[str, Any]) -> tuple[list[str], str]:
         "Speed is audio seconds per wall second; the peer is faster-whisper fp32 at the same thread count. "
         "WER is the mean over the real recorded clips (LibriVox, JFK) and over the spoken media against the "
         "text Festival read. `ours` is the product's defaults (bf16 where the CPU has it, 4 windows per batch, an int8 "
-        "vocabulary projection); `ours-fp32` the same engine in float32, one window at a time, no int8.",
+        "vocabulary projection, word timing); `ours-no-words` the same without word timing; `ours-fp32` the same "
+        "engine in float32, one window at a time, no int8; `fw-int8-words` faster-whisper int8 with word "
+        "timestamps.",
         "",
         "| engine | threads | audio s / wall s | vs faster-whisper fp32 | peak RSS MB | WER real clips | WER spoken |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -388,8 +388,6 @@ class CrossAttentionAligner:
         finally:
             for handle in handles:
                 handle.remove()
-        logits = self.model.proj_out(hidden).float()
-        probs = torch.softmax(logits[:, :, : self.eot], dim=-1)
 
         weights = []  # (windows, heads, tokens, frames), as raw attention logits
         for layer in layers:
@@ -411,8 +409,13 @@ class CrossAttentionAligner:
             w = torch.softmax(qk[i, :, first : first + len(text) + 1, :n_frames], dim=-1).cpu().numpy()
             std = w.std(axis=-2, keepdims=True)
             w = (w - w.mean(axis=-2, keepdims=True)) / np.where(std > 0, std, 1.0)
-            matrix = median_filter(w, MEDIAN_FILTER_WIDTH).mean(axis=0)
-            token_probs = probs[i, torch.arange(first, first + len(text)), torch.tensor(text)].cpu().numpy()
+            # one head at a time: the filter's shifted copies of all heads at once are tens of MB
+            matrix = np.mean([median_filter(head, MEDIAN_FILTER_WIDTH) for head in w], axis=0)
+            # The probability of each text token where it was predicted, over the text tokens: one window's
+            # rows of logits at a time (the whole batch's over the vocabulary would be hundreds of MB).
+            logits = self.model.proj_out(hidden[i, first : first + len(text)]).float()[:, : self.eot]
+            picked = logits[torch.arange(len(text)), torch.tensor(text)]
+            token_probs = torch.exp(picked - torch.logsumexp(logits, dim=-1)).cpu().numpy()
             words: list[str] = []
             word_tokens: list[list[int]] = []
             per_segment: list[int] = []  # how many words each segment has

@@ -23,7 +23,7 @@ async function mediaInfo(id) {
   return mediaCache.get(id);
 }
 
-function play(moment) {
+function play(moment, at = moment.start) {
   layout.classList.remove("single");
   playerBox.hidden = false;
   if (playerMediaId !== moment.media_id) {
@@ -34,10 +34,24 @@ function play(moment) {
     playerMediaId = moment.media_id;
   }
   nowPlaying.replaceChildren(
-    el("strong", {}, moment.title), ` · from ${fmtTime(moment.start)} · `,
+    el("strong", {}, moment.title), ` · from ${fmtTime(at)} · `,
     el("a", { href: moment.url }, "open with transcript"),
   );
-  playFrom(player, moment.start);
+  playFrom(player, at);
+}
+
+// the snippet, each matched word a mark that plays from where it is spoken (when its time is known)
+function snippet(m) {
+  const parts = highlighted(m.text, m.highlights);
+  const starts = m.highlight_starts || [];
+  if (starts.length === (m.highlights || []).length) {
+    parts.filter((n) => n.nodeName === "MARK").forEach((mark, k) => {
+      mark.title = `play from ${fmtTime(starts[k])}`;
+      mark.dataset.start = starts[k];
+      mark.addEventListener("click", (e) => { e.stopPropagation(); play(m, starts[k]); });
+    });
+  }
+  return el("span", { class: "snippet" }, parts);
 }
 
 async function render(data) {
@@ -60,7 +74,7 @@ async function render(data) {
     for (const m of moments) {
       box.append(el("button", { class: "moment", type: "button", "data-start": m.start, onclick: () => play(m) },
         el("span", { class: "time" }, `${fmtTime(m.start)}–${fmtTime(m.end)}`),
-        el("span", { class: "snippet" }, highlighted(m.text, m.highlights))));
+        snippet(m)));
     }
     results.append(box);
   }

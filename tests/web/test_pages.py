@@ -117,6 +117,20 @@ def test_search_click_plays_from_the_moment(site: Site, page: Any) -> None:
     assert abs(_player_time(page) - start) < 1.0
 
 
+def test_a_click_on_a_matched_word_plays_from_where_it_is_spoken(site: Site, page: Any) -> None:
+    page.goto(f"{site.server.url}/?q=%22wild+yeast%22&mode=keyword")
+    first = page.locator(".moment").first
+    first.wait_for(timeout=20_000)
+    mark = first.locator("mark").first
+    assert mark.inner_text().lower() == "wild yeast"
+    spoken_at = float(mark.get_attribute("data-start"))
+    # a quoted phrase: the moment itself opens on the phrase
+    assert abs(float(first.get_attribute("data-start")) - spoken_at) < 0.05
+    mark.click()
+    _wait_player_near(page, spoken_at)
+    assert abs(_player_time(page) - spoken_at) < 1.0
+
+
 def test_shared_search_link_runs_the_search(site: Site, page: Any) -> None:
     page.goto(f"{site.server.url}/?q=sourdough+starter&mode=keyword")
     page.locator(".moment").first.wait_for(timeout=20_000)
