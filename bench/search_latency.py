@@ -165,6 +165,84 @@ def _python_latency(config: object, queries: list[str], label: str) -> None:
     index.close()
 
 
+def _latency_during_writes(config: object, queries: list[str], pool: list[str], label: str) -> str:
+    """Hybrid search while another thread writes as the ingest writer does (embed 64 passages with MiniLM,
+    upsert them, flushed), in the same process: the p50/p99 a user sees while a file is being indexed.
+
+    Whisper's own CPU use during a real ingest comes on top; this isolates what the index and the GIL add.
+    Returns the summary row.
+    """
+    import threading
+
+    from retrieval.embedder import SentenceTransformerEmbedder
+    from retrieval.index import IndexConfig, open_index
+    from retrieval.search import Searcher
+    from retrieval.sparse import document_vector
+    from retrieval.types import Passage
+
+    assert isinstance(config, IndexConfig)
+    embedder = SentenceTransformerEmbedder()
+    embedder.load()
+    index = open_index(config)
+    searcher = Searcher(embedder, index)
+    rng = random.Random(5)
+    stop = threading.Event()
+    written = [0]
+
+    def writer() -> None:
+        batch = 0
+        while not stop.is_set():
+            texts = [" ".join(rng.choice(pool) for _ in range(5)) for _ in range(64)]
+            vectors = embedder.embed_documents(texts)
+            passages = [
+                Passage(
+                    media_id=f"ingest{batch:04d}",
+                    index=k,
+                    start_s=20.0 * k,
+                    end_s=20.0 * k + 20,
+                    text=t,
+                    segment_starts=(20.0 * k,),
+                    segment_ends=(20.0 * k + 20,),
+                    segment_offsets=(0,),
+                    title="ingest",
+                    filename="ingest.mp4",
+                    kind="video",
+                    language="en",
+                    created_at=0.0,
+                )
+                for k, t in enumerate(texts)
+            ]
+            index.upsert(passages, vectors, [document_vector(t) for t in texts], embedder.model_id)
+            written[0] += len(passages)
+            batch += 1
+
+    searcher.search(queries[0])
+    idle = []
+    for q in queries:
+        t = time.perf_counter()
+        searcher.search(q)
+        idle.append((time.perf_counter() - t) * 1000)
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    busy = []
+    started = time.perf_counter()
+    for q in queries:
+        t = time.perf_counter()
+        searcher.search(q)
+        busy.append((time.perf_counter() - t) * 1000)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    thread.join()
+    index.close()
+    p50, p99 = statistics.median(busy), statistics.quantiles(busy, n=100)[98]
+    print(f"| {label} | python, during writes | hybrid | {_percentiles(busy)} |")
+    return (
+        f"{label} during writes: hybrid idle {_percentiles(idle)}, while writing {_percentiles(busy)} "
+        f"(p99 {p99 / p50:.1f}x p50; {written[0] / elapsed:.0f} passages/s written meanwhile), "
+        f"process RSS {_rss_mb(os.getpid()):.0f} MB (MiniLM and torch included)"
+    )
+
+
 def _http_latency(data_dir: Path, queries: list[str], label: str, extra_env: dict[str, str]) -> None:
     import httpx
 
@@ -236,6 +314,7 @@ def main() -> None:
                 _python_latency(config, queries, label)
                 if engine == "edge":  # a server on a local-mode folder would move it to Edge first
                     _http_latency(Path(tmp), queries, label, {})
+                    rows.append(_latency_during_writes(config, queries, pool, label))
     for n in args.server:
         with tempfile.TemporaryDirectory() as tmp:
             qdrant = QdrantProcess(ensure_qdrant_binary(REPO / ".cache"), Path(tmp) / "qdrant-server").start()

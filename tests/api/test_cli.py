@@ -137,10 +137,16 @@ def test_json_output_matches_the_api_contract(library: Library) -> None:
     results = out["results"]
     assert isinstance(results, list) and 1 <= len(results) <= 3
     for r in results:
-        assert set(r) == {"media_id", "title", "filename", "kind", "start", "end", "score", "text", "highlights", "url"}
+        assert set(r) == {
+            "media_id", "title", "filename", "kind", "start", "end", "score", "text", "highlights", "highlight_starts",
+            "url",
+        }  # fmt: skip
         assert r["kind"] == "video"
         assert 0 <= r["start"] < r["end"]
         assert all(0 <= s < e <= len(r["text"]) for s, e in r["highlights"])
+        # word times: where each highlight is spoken, inside the moment
+        assert len(r["highlight_starts"]) == len(r["highlights"])
+        assert all(r["start"] - 0.01 <= t <= r["end"] for t in r["highlight_starts"])
 
 
 def test_plain_output_is_readable(library: Library) -> None:
@@ -152,10 +158,14 @@ def test_transcript_formats(library: Library) -> None:
     media_id = next(m["id"] for m in library.media() if m["kind"] == "audio")
     data = json.loads(library.run("transcript", str(media_id), "--format", "json").stdout)
     assert "sourdough" in " ".join(s["text"] for s in data["segments"]).lower()
-    assert all(set(s) == {"start", "end", "text"} for s in data["segments"])
+    assert all(set(s) == {"start", "end", "text", "words"} for s in data["segments"])
+    assert all(set(w) == {"start", "end", "word", "probability"} for s in data["segments"] for w in s["words"])
     srt = library.run("transcript", str(media_id), "--format", "srt").stdout
     assert srt.startswith("1\n00:00:") and " --> " in srt
-    assert library.run("transcript", str(media_id), "--format", "vtt").stdout.startswith("WEBVTT")
+    vtt = library.run("transcript", str(media_id), "--format", "vtt").stdout
+    assert vtt.startswith("WEBVTT") and "<00:" not in vtt
+    timed = library.run("transcript", str(media_id), "--format", "vtt", "--words").stdout
+    assert timed.startswith("WEBVTT") and timed.count("<00:") > 100  # a time before most words
     bad = library.run("transcript", "nope", check=False)
     assert bad.returncode == 1 and "no media with id" in bad.stderr and "Traceback" not in bad.stderr
 
