@@ -17,11 +17,12 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rich.table import Table
 
 from api.backend import Backend, RemoteError, connect
+from api.schemas import ChapterPublic
 from api.services import Services, index_config
 from api.settings import Settings
 from ingest.errors import IngestError
 from ingest.formats import MEDIA_SUFFIXES
-from ingest.subtitles import FORMATS, format_timestamp, render_transcript, segments_as_dicts
+from ingest.subtitles import FORMATS, chapters_vtt, format_timestamp, render_transcript, segments_as_dicts
 from retrieval.errors import IndexUnavailableError, RetrievalError
 from retrieval.types import SearchMode
 
@@ -168,7 +169,7 @@ def search(
     result = guarded(lambda: target.search(query, limit=limit, mode=mode_t, media_id=media_id, kind=kind))
     target.close()
     if as_json:
-        sys.stdout.write(result.model_dump_json() + "\n")
+        sys.stdout.write(result.model_dump_json(exclude_none=True) + "\n")
         return
     if not result.results:
         out.print("No moments found.")
@@ -185,6 +186,9 @@ def search(
             f"[dim]score {m.score:.3f}[/]"
         )
         out.print(f"   {rendered}", highlight=False)
+        if m.chapter is not None:
+            story = f" · from the story's start; the sentence is at {_clock(m.match.start)}" if m.match else ""
+            out.print(f"   [dim]in: {escape(m.chapter.title)}{story}[/]")
         out.print(f"   [dim]{m.url}[/]")
     out.print(f"[dim]{len(result.results)} moments in {result.took_ms:.0f} ms[/]")
 
@@ -208,6 +212,28 @@ def transcript(
         sys.stdout.write(json.dumps({"segments": segments_as_dicts(segments)}, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render_transcript(segments, fmt, word_times=words))
+
+
+@app.command()
+def chapters(
+    media_id: Annotated[str, typer.Argument()],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="txt, json or vtt (a WebVTT chapters track).")] = "txt",
+) -> None:
+    """Print a media item's chapters: where each topic starts, and its title."""
+    if fmt not in ("txt", "json", "vtt"):
+        fail(f"unknown format {fmt!r}; use txt, json or vtt", 2)
+    svc = services()
+    found = guarded(lambda: svc.catalog.get_chapters(media_id))
+    if fmt == "json":
+        rows = [ChapterPublic.of(c).model_dump() for c in found]
+        sys.stdout.write(json.dumps({"media_id": media_id, "chapters": rows}, ensure_ascii=False) + "\n")
+    elif fmt == "vtt":
+        sys.stdout.write(chapters_vtt(found))
+    elif not found:
+        out.print("No chapters (media ingested before chapters existed get them with `moments reindex`).")
+    else:
+        for c in found:
+            out.print(f"[cyan]{_clock(c.start_s)}[/]  {escape(c.title)}", highlight=False)
 
 
 @media_app.command("ls")

@@ -10,12 +10,16 @@ from pydantic import BaseModel, Field
 from ingest.catalog import JobRecord, MediaRecord
 from ingest.types import Segment
 from retrieval.search import SearchResult
-from retrieval.types import Moment
+from retrieval.types import Chapter, Moment
 
 __all__ = [
+    "ChapterPublic",
+    "ChapterRefPublic",
+    "ChaptersPublic",
     "IngestAccepted",
     "IngestRequest",
     "JobPublic",
+    "MatchPublic",
     "MediaPublic",
     "MomentPublic",
     "SearchResponse",
@@ -27,6 +31,17 @@ __all__ = [
 
 
 JobStatus = Literal["queued", "running", "done", "failed", "canceled"]
+
+
+class ChapterRefPublic(BaseModel):
+    id: int = Field(description="The chapter's number in its media item, from 0 (as in /api/media/{id}/chapters)")
+    title: str
+    start: float
+
+
+class MatchPublic(BaseModel):
+    start: float = Field(description="Where the matched sentence starts (seconds)")
+    end: float
 
 
 class MomentPublic(BaseModel):
@@ -42,6 +57,12 @@ class MomentPublic(BaseModel):
     highlight_starts: list[float] = Field(
         default_factory=list,
         description="Where each highlight is spoken (seconds), one per highlight, when the media has word times.",
+    )
+    chapter: ChapterRefPublic | None = Field(default=None, description="The chapter the moment is in, where known")
+    match: MatchPublic | None = Field(
+        default=None,
+        description="The sentence that matched, when the moment opens at its story's start instead (a query "
+        "about the story as a whole); absent when the moment opens on the sentence itself.",
     )
     url: str = Field(description="/watch/<media_id>?t=<start seconds>")
 
@@ -59,6 +80,10 @@ class MomentPublic(BaseModel):
             text=m.text,
             highlights=list(m.highlights),
             highlight_starts=list(m.highlight_starts),
+            chapter=None
+            if m.chapter is None
+            else ChapterRefPublic(id=m.chapter.index, title=m.chapter.title, start=m.chapter.start),
+            match=None if m.match is None else MatchPublic(start=m.match[0], end=m.match[1]),
             url=watch_url(m.media_id, m.start),
         )
 
@@ -187,3 +212,19 @@ class SegmentPublic(BaseModel):
 class TranscriptPublic(BaseModel):
     media_id: str
     segments: list[SegmentPublic]
+
+
+class ChapterPublic(BaseModel):
+    id: int
+    start: float
+    end: float
+    title: str
+
+    @classmethod
+    def of(cls, c: Chapter) -> ChapterPublic:
+        return cls(id=c.index, start=c.start_s, end=c.end_s, title=c.title)
+
+
+class ChaptersPublic(BaseModel):
+    media_id: str
+    chapters: list[ChapterPublic]

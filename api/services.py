@@ -171,7 +171,10 @@ class Services:
         """One searcher per process: its once-only checks (the embedding-model scan) stay off the request path."""
         if self._searcher is None:
             self._searcher = Searcher(
-                self.embedder, self.index, SearchOptions(max_moments_per_media=self.settings.max_moments_per_media)
+                self.embedder,
+                self.index,
+                SearchOptions(max_moments_per_media=self.settings.max_moments_per_media),
+                chapters=self.catalog,
             )
         return self._searcher
 

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from ingest.errors import JobFinishedError, UnknownJobError, UnknownMediaError
 from ingest.types import MediaKind, Segment, Word
+from retrieval.types import Chapter
 
 __all__ = ["Catalog", "JobRecord", "MediaRecord", "SourceKind"]
 
@@ -44,6 +47,15 @@ CREATE TABLE IF NOT EXISTS segments (
     end_s    REAL NOT NULL,
     text     TEXT NOT NULL,
     words    TEXT,
+    PRIMARY KEY (media_id, idx)
+);
+CREATE TABLE IF NOT EXISTS chapters (
+    media_id TEXT NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+    idx      INTEGER NOT NULL,
+    start_s  REAL NOT NULL,
+    end_s    REAL NOT NULL,
+    title    TEXT NOT NULL,
+    lead BLOB,
     PRIMARY KEY (media_id, idx)
 );
 CREATE TABLE IF NOT EXISTS jobs (
@@ -94,6 +106,14 @@ def _words_of(blob: str | None) -> tuple[Word, ...]:
     if not blob:
         return ()
     return tuple(Word(float(s), float(e), str(t), float(p)) for s, e, t, p in json.loads(blob))
+
+
+def _vector_blob(v: np.ndarray | None) -> bytes | None:
+    return None if v is None else np.asarray(v, dtype="<f4").tobytes()
+
+
+def _vector_of(blob: bytes | None) -> np.ndarray | None:
+    return None if not blob else np.frombuffer(blob, dtype="<f4").copy()
 
 
 @dataclass(frozen=True)
@@ -184,8 +204,8 @@ class Catalog:
             db.close()
 
     # media -----------------------------------------------------------------------------------------
-    def add_media(self, record: MediaRecord, segments: Sequence[Segment]) -> None:
-        """Insert (or replace) a media item and its whole transcript atomically."""
+    def add_media(self, record: MediaRecord, segments: Sequence[Segment], chapters: Sequence[Chapter] = ()) -> None:
+        """Insert (or replace) a media item, its whole transcript and its chapters atomically."""
         with self._connect() as db:
             db.execute("DELETE FROM media WHERE id = ?", (record.id,))
             db.execute(
@@ -210,6 +230,42 @@ class Catalog:
                 "INSERT INTO segments (media_id, idx, start_s, end_s, text, words) VALUES (?, ?, ?, ?, ?, ?)",
                 [(record.id, i, s.start_s, s.end_s, s.text, _words_json(s.words)) for i, s in enumerate(segments)],
             )
+            self._insert_chapters(db, record.id, chapters)
+
+    @staticmethod
+    def _insert_chapters(db: sqlite3.Connection, media_id: str, chapters: Sequence[Chapter]) -> None:
+        db.executemany(
+            "INSERT INTO chapters (media_id, idx, start_s, end_s, title, lead) VALUES (?, ?, ?, ?, ?, ?)",
+            [(media_id, c.index, c.start_s, c.end_s, c.title, _vector_blob(c.lead)) for c in chapters],
+        )
+
+    def set_chapters(self, media_id: str, chapters: Sequence[Chapter]) -> None:
+        """Replace a media item's chapters (``moments reindex`` computes them again)."""
+        self.get_media(media_id)
+        with self._connect() as db:
+            db.execute("DELETE FROM chapters WHERE media_id = ?", (media_id,))
+            self._insert_chapters(db, media_id, chapters)
+
+    def get_chapters(self, media_id: str) -> list[Chapter]:
+        """A media item's chapters in order; empty for media ingested before chapters existed."""
+        self.get_media(media_id)
+        return self.chapters_of([media_id]).get(media_id, [])
+
+    def chapters_of(self, media_ids: Sequence[str]) -> dict[str, list[Chapter]]:
+        """The chapters of each of ``media_ids`` that has any, in order (what search asks, per query)."""
+        ids = list(dict.fromkeys(media_ids))
+        if not ids:
+            return {}
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT media_id, idx, start_s, end_s, title, lead FROM chapters "
+                f"WHERE media_id IN ({', '.join('?' * len(ids))}) ORDER BY media_id, idx",
+                ids,
+            ).fetchall()
+        out: dict[str, list[Chapter]] = {}
+        for media_id, idx, start, end, title, blob in rows:
+            out.setdefault(media_id, []).append(Chapter(media_id, idx, start, end, title, _vector_of(blob)))
+        return out
 
     def get_media(self, media_id: str) -> MediaRecord:
         with self._connect() as db:

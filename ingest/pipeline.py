@@ -1,4 +1,5 @@
-"""Ingestion of one file: hash, probe, decode, transcribe as a stream, cut passages, embed, index, catalog.
+"""Ingestion of one file: hash, probe, decode, transcribe as a stream, cut passages, embed, index, chapters,
+catalog.
 
 The pipeline drives the loop: the transcriber yields batches of segments, each batch passes through the
 configured stages and into the passage writer, and between batches the pipeline reports progress and asks
@@ -13,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 
 from ingest.catalog import Catalog, MediaRecord
+from ingest.chapters import ChapterOptions, find_chapters, sentence_units
 from ingest.errors import JobCanceledError, UnsupportedMediaError, WorkAbandonedError
 from ingest.media import check_complete, decode_audio, probe_media
 from ingest.passages import (
@@ -35,7 +37,7 @@ from ingest.whisper import SegmentBatch, TranscriptionInfo
 from retrieval.embedder import Embedder
 from retrieval.index import PassageIndex, require_single_model
 from retrieval.sparse import document_vector
-from retrieval.types import Passage
+from retrieval.types import Chapter, Passage
 
 __all__ = [
     "UNATTENDED",
@@ -49,6 +51,7 @@ __all__ = [
     "Stage",
     "StopReason",
     "Transcriber",
+    "chapters_of",
     "media_id_for",
     "stop_if_asked",
 ]
@@ -120,6 +123,7 @@ class PassageOptions:
 class IngestOptions:
     max_duration_s: float = 4 * 3600.0
     passages: PassageOptions = PassageOptions()
+    chapters: ChapterOptions = field(default_factory=ChapterOptions)
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,21 @@ class PassageWriter:
         self.indexed += len(drafts)
 
 
+def chapters_of(
+    media_id: str, segments: Sequence[Segment], embedder: Embedder, options: ChapterOptions | None = None
+) -> list[Chapter]:
+    """A transcript's chapters: its sentences embedded (one batch through the embedder), then cut into
+    topics by :func:`ingest.chapters.find_chapters`."""
+    units = sentence_units(segments)
+    if not units:
+        return []
+    vectors = embedder.embed_documents([u.text for u in units])
+    return [
+        Chapter(media_id, c.index, round(c.start_s, 3), round(c.end_s, 3), c.title, c.lead)
+        for c in find_chapters(units, vectors, options or ChapterOptions())
+    ]
+
+
 def stop_if_asked(control: IngestControl) -> None:
     """Raise JobCanceledError or WorkAbandonedError if the controller asks to stop."""
     reason = control.should_stop()
@@ -334,8 +353,9 @@ class Ingestor:
                 control.report("transcribe", overall_progress("transcribe", batch.fraction))
                 stop_if_asked(control)
             control.report("index", overall_progress("index", 0.0))
-            writer.finish(on_progress=lambda f: control.report("index", overall_progress("index", f)))
-            self.catalog.add_media(writer.record, writer.segments)
+            writer.finish(on_progress=lambda f: control.report("index", overall_progress("index", 0.9 * f)))
+            chapters = chapters_of(media_id, writer.segments, self.embedder, self.options.chapters)
+            self.catalog.add_media(writer.record, writer.segments, chapters)
         except WorkAbandonedError:
             raise  # the new owner of the job cleans up; this worker must not touch its points
         except BaseException:
@@ -352,7 +372,8 @@ class Ingestor:
             self._index_ready = True
 
     def reindex(self, *, on_progress: Callable[[int, int], None] | None = None) -> int:
-        """Rebuild every media item's points from the catalog (no re-transcription). Returns passages."""
+        """Rebuild every media item's points, and its chapters, from the catalog (no re-transcription).
+        Returns the number of passages."""
         self.index.drop()  # every point is rebuilt, with the configured embedding model
         self._index_ready = False
         self._prepare_index()
@@ -361,8 +382,12 @@ class Ingestor:
         for n, record in enumerate(media):
             writer = PassageWriter(self.embedder, self.index, record, self.options.passages)
             try:
-                writer.add(self.catalog.get_segments(record.id))
+                segments = self.catalog.get_segments(record.id)
+                writer.add(segments)
                 writer.finish()
+                self.catalog.set_chapters(
+                    record.id, chapters_of(record.id, segments, self.embedder, self.options.chapters)
+                )
             except BaseException:
                 self.index.delete_media(record.id)
                 raise

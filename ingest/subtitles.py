@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ingest.types import Segment
+from retrieval.types import Chapter
 
-__all__ = ["FORMATS", "format_timestamp", "render_transcript"]
+__all__ = ["FORMATS", "chapters_vtt", "format_timestamp", "render_transcript"]
 
 FORMATS = ("json", "srt", "vtt", "txt")
 
@@ -62,6 +63,19 @@ def _vtt(segments: Sequence[Segment], *, word_times: bool) -> str:
         f"{_timed_words(s) if word_times and s.words else _cue_text(s.text)}\n"
         for s in segments
     ]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def chapters_vtt(chapters: Sequence[Chapter]) -> str:
+    """A WebVTT chapters track (``<track kind="chapters">``): one cue per chapter, its title as the text.
+
+    Each cue runs to the next chapter's start, so the player's chapter menu covers the whole timeline."""
+    blocks = []
+    for i, c in enumerate(chapters):
+        end = chapters[i + 1].start_s if i + 1 < len(chapters) else max(c.end_s, c.start_s + 0.001)
+        blocks.append(
+            f"chapter-{c.index + 1}\n{format_timestamp(c.start_s)} --> {format_timestamp(end)}\n{_cue_text(c.title)}\n"
+        )
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 

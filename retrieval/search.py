@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -15,18 +17,21 @@ from retrieval.query import contains_phrases, parse_query
 from retrieval.ranking import (
     Cluster,
     SegmentT,
+    asks_for_story,
     build_moment,
+    chapter_at,
     cluster_segments,
     distinct_moments,
     merge_hits,
+    place_in_chapter,
     rerank,
     score_segment,
     select_clusters,
 )
 from retrieval.sparse import query_vector
-from retrieval.types import Moment, SearchFilters, SearchMode
+from retrieval.types import Chapter, Moment, SearchFilters, SearchMode
 
-__all__ = ["MAX_LIMIT", "MAX_QUERY_CHARS", "SearchOptions", "SearchResult", "Searcher"]
+__all__ = ["MAX_LIMIT", "MAX_QUERY_CHARS", "ChapterSource", "SearchOptions", "SearchResult", "Searcher"]
 
 MODES: tuple[SearchMode, ...] = ("hybrid", "semantic", "keyword")
 # The bounds of a request, here once: the API declares them in its OpenAPI schema, the Searcher refuses
@@ -45,6 +50,15 @@ class SearchOptions:
     lexical_weight: float = 0.2  # weight of term overlap against semantic similarity, per segment
     segment_weight: float = 0.5  # weight of the best segment's score against the fused passage rank
     rerank_clusters: int = 20  # moments scored at segment level before the final cut
+    # A moment opens at its story's start when the story's first sentence is at most this far below its
+    # best sentence in similarity with the query (ranking.asks_for_story); bench/quality measured it.
+    story_margin: float = 0.05
+
+
+class ChapterSource(Protocol):
+    """Where search finds the chapters of the media it returns (the catalog)."""
+
+    def chapters_of(self, media_ids: Sequence[str]) -> dict[str, list[Chapter]]: ...
 
 
 @dataclass(frozen=True)
@@ -59,10 +73,17 @@ class SearchResult:
 class Searcher:
     """Answers text queries over a PassageIndex with ranked moments."""
 
-    def __init__(self, embedder: Embedder, index: PassageIndex, options: SearchOptions = SearchOptions()) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: PassageIndex,
+        options: SearchOptions = SearchOptions(),
+        chapters: ChapterSource | None = None,
+    ) -> None:
         self.embedder = embedder
         self.index = index
         self.options = options
+        self.chapters = chapters
         self._models_checked = False
 
     def check_models(self) -> None:
@@ -111,9 +132,31 @@ class Searcher:
             clusters, segments, segment_scores, segment_weight=self.options.segment_weight, semantic=dense is not None
         )
         kept = select_clusters(ranked, limit=limit, max_per_media=self.options.max_moments_per_media)
-        moments = distinct_moments([build_moment(r, query) for r in kept])
+        peaks = {id(c): max(sims, default=0.0) for c, sims in zip(clusters, similarities, strict=True)}
+        moments = self._in_chapters(
+            [build_moment(r, query) for r in kept], [peaks[id(r.cluster)] for r in kept], dense, query.phrases
+        )
+        moments = distinct_moments(moments)
         took_ms = round((time.perf_counter() - started) * 1000, 1)
         return SearchResult(query=q, took_ms=took_ms, moments=moments)
+
+    def _in_chapters(
+        self, moments: list[Moment], peaks: list[float], dense: np.ndarray | None, phrases: Sequence[str]
+    ) -> list[Moment]:
+        """Each moment with its chapter; opening at the chapter's start when the query asks about the story
+        as a whole (never for a quoted phrase, which asks for its exact place, nor without a query vector)."""
+        if self.chapters is None or not moments:
+            return moments
+        known = self.chapters.chapters_of([m.media_id for m in moments])
+        out = []
+        for moment, peak in zip(moments, peaks, strict=True):
+            chapter = chapter_at(known.get(moment.media_id, []), moment.start)
+            story = False
+            if chapter is not None and chapter.lead is not None and dense is not None and not phrases:
+                lead = float(chapter.lead @ dense)
+                story = asks_for_story(peak, lead, margin=self.options.story_margin)
+            out.append(place_in_chapter(moment, chapter, story=story))
+        return out
 
     def _segment_similarities(
         self, dense: np.ndarray | None, clusters: list[Cluster], segments: list[list[SegmentT]]

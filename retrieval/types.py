@@ -7,7 +7,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-__all__ = ["Hit", "Moment", "Passage", "SearchFilters", "SearchMode", "SegmentText"]
+__all__ = ["Chapter", "ChapterRef", "Hit", "Moment", "Passage", "SearchFilters", "SearchMode", "SegmentText"]
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 
@@ -80,6 +80,28 @@ class SearchFilters:
 
 
 @dataclass(frozen=True)
+class Chapter:
+    """One topic of a media item: where it starts and ends, a short title from its own words, and the unit
+    vector of its first sentence (``lead``; None when unknown)."""
+
+    media_id: str
+    index: int
+    start_s: float
+    end_s: float
+    title: str
+    lead: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ChapterRef:
+    """The chapter a moment is in, as a result names it."""
+
+    index: int
+    title: str
+    start: float
+
+
+@dataclass(frozen=True)
 class Moment:
     """A search result: where in which media the query is answered."""
 
@@ -94,3 +116,7 @@ class Moment:
     highlights: list[tuple[int, int]] = field(default_factory=list)
     # Where each highlight is spoken (the start of its first word), when the media has word times.
     highlight_starts: list[float] = field(default_factory=list)
+    chapter: ChapterRef | None = None  # the chapter the matched sentence is in, where chapters are known
+    # The matched sentence's own start and end, when ``start`` is its story's start instead (the query asks
+    # about the story as a whole); None when the moment opens on the sentence itself.
+    match: tuple[float, float] | None = None

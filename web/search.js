@@ -72,9 +72,20 @@ async function render(data) {
       el("h2", {}, el("a", { href: `/watch/${encodeURIComponent(mediaId)}` }, first.title)), meta);
     mediaInfo(mediaId).then((info) => { if (info) meta.append(` · ${fmtTime(info.duration_s)}`); });
     for (const m of moments) {
-      box.append(el("button", { class: "moment", type: "button", "data-start": m.start, onclick: () => play(m) },
-        el("span", { class: "time" }, `${fmtTime(m.start)}–${fmtTime(m.end)}`),
-        snippet(m)));
+      const row = el("div", { class: "moment-row" },
+        el("button", { class: "moment", type: "button", "data-start": m.start, onclick: () => play(m) },
+          el("span", { class: "time" }, `${fmtTime(m.start)}–${fmtTime(m.end)}`),
+          snippet(m)));
+      const about = [];
+      if (m.chapter) about.push(el("span", { class: "in-chapter" }, `in: ${m.chapter.title}`));
+      if (m.match) {
+        // the moment opens at its story's start; the sentence that matched is one click away
+        about.push(el("span", { class: "story-start" }, "plays from the start of the story"));
+        about.push(el("button", { type: "button", class: "jump-sentence", "data-start": m.match.start,
+          onclick: () => play(m, m.match.start) }, `jump to the sentence at ${fmtTime(m.match.start)}`));
+      }
+      if (about.length) row.append(el("div", { class: "about" }, about));
+      box.append(row);
     }
     results.append(box);
   }

@@ -9,6 +9,8 @@ let lines = [];
 let current = -1;
 let words = []; // every word of the transcript in time order: { start, end, node }
 let currentWord = -1;
+let chapters = []; // { start, node }
+let currentChapter = -1;
 
 function showError(message) {
   statusBox.textContent = message;
@@ -35,6 +37,12 @@ function markCurrent(player) {
       lines[idx].node.classList.add("current");
       lines[idx].node.scrollIntoView({ block: "nearest" });
     }
+  }
+  const c = lastStarted(chapters, t);
+  if (c !== currentChapter) {
+    if (currentChapter >= 0) chapters[currentChapter].node.classList.remove("current");
+    currentChapter = c;
+    if (c >= 0) chapters[c].node.classList.add("current");
   }
   // the word being spoken: started, and not yet ended (between words, none is marked)
   let w = lastStarted(words, t);
@@ -65,6 +73,31 @@ function lineText(segment, player) {
   return el("span", { class: "text" }, parts);
 }
 
+// the chapter list beside the player and a mark for each chapter on the timeline under it; both seek
+async function showChapters(player, duration) {
+  const url = `/api/media/${encodeURIComponent(mediaId)}/chapters`;
+  const data = await api(url);
+  if (!data.chapters.length) return;
+  const track = el("track", { kind: "chapters", src: `${url}?format=vtt`, srclang: "en", label: "Chapters", default: "" });
+  player.append(track);
+  const list = document.getElementById("chapters");
+  const timeline = document.getElementById("timeline");
+  list.append(el("h2", {}, "Chapters"));
+  chapters = data.chapters.map((c) => {
+    const node = el("button", { type: "button", class: "chapter", "data-start": c.start },
+      el("span", { class: "time" }, fmtTime(c.start)), el("span", { class: "title" }, c.title));
+    node.addEventListener("click", () => playFrom(player, c.start));
+    list.append(node);
+    const mark = el("button", { type: "button", class: "chapter-mark", title: `${fmtTime(c.start)} ${c.title}`,
+      "data-start": c.start, tabindex: "-1" });
+    mark.style.left = `${duration > 0 ? Math.min(100, (100 * c.start) / duration) : 0}%`;
+    mark.addEventListener("click", () => playFrom(player, c.start));
+    timeline.append(mark);
+    return { start: c.start, node };
+  });
+  markCurrent(player);
+}
+
 async function main() {
   let media;
   try {
@@ -83,6 +116,7 @@ async function main() {
   document.getElementById("dl-srt").href = `${base}?format=srt`;
   document.getElementById("dl-vtt").href = `${base}?format=vtt`;
   document.getElementById("dl-vtt-words").href = `${base}?format=vtt&words=true`;
+  document.getElementById("dl-chapters").href = `/api/media/${encodeURIComponent(mediaId)}/chapters?format=vtt`;
   document.getElementById("copy-link").addEventListener("click", async () => {
     const link = `${location.origin}/watch/${encodeURIComponent(mediaId)}?t=${Math.floor(player.currentTime * 10) / 10}`;
     history.replaceState(null, "", link);
@@ -105,6 +139,7 @@ async function main() {
   } catch (err) {
     showError(err.message);
   }
+  showChapters(player, media.duration_s).catch((err) => showError(err.message));
   player.addEventListener("timeupdate", () => markCurrent(player));
   player.addEventListener("seeked", () => markCurrent(player));
   // timeupdate comes about four times a second: too slow to follow single words, so while playing

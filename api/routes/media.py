@@ -14,11 +14,19 @@ from starlette.datastructures import UploadFile
 
 from api.deps import LibraryDep, RunnerDep, ServicesDep
 from api.routing import GetAndHeadRoute
-from api.schemas import IngestAccepted, IngestRequest, MediaPublic, SegmentPublic, TranscriptPublic
+from api.schemas import (
+    ChapterPublic,
+    ChaptersPublic,
+    IngestAccepted,
+    IngestRequest,
+    MediaPublic,
+    SegmentPublic,
+    TranscriptPublic,
+)
 from ingest.errors import UnknownMediaError
 from ingest.formats import content_type
 from ingest.library import Submitted, safe_filename
-from ingest.subtitles import render_transcript
+from ingest.subtitles import chapters_vtt, render_transcript
 
 router = APIRouter(prefix="/api/media", tags=["media"], route_class=GetAndHeadRoute)
 
@@ -122,6 +130,23 @@ def get_media(media_id: str, services: ServicesDep) -> MediaPublic:
 @router.delete("/{media_id}", status_code=204, responses={401: {}, 404: {}})
 def delete_media(media_id: str, library: LibraryDep) -> None:
     library.remove(media_id)
+
+
+@router.get(
+    "/{media_id}/chapters",
+    response_model=ChaptersPublic,
+    responses={200: {"content": {"text/vtt": {}}}, 404: {}},
+    summary="The chapters (topics) of a media item, as json or as a WebVTT chapters track",
+)
+def get_chapters(
+    media_id: str, services: ServicesDep, format: Literal["json", "vtt"] = "json"
+) -> ChaptersPublic | PlainTextResponse:
+    chapters = services.catalog.get_chapters(media_id)
+    if format == "json":
+        return ChaptersPublic(media_id=media_id, chapters=[ChapterPublic.of(c) for c in chapters])
+    return PlainTextResponse(
+        chapters_vtt(chapters), media_type="text/vtt", headers={"X-Content-Type-Options": "nosniff"}
+    )
 
 
 @router.get(

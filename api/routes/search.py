@@ -16,7 +16,9 @@ from retrieval.types import SearchFilters, SearchMode
 router = APIRouter(prefix="/api", tags=["search"], route_class=GetAndHeadRoute)
 
 
-@router.get("/search", response_model=SearchResponse, summary="Ranked moments for a query")
+@router.get(
+    "/search", response_model=SearchResponse, response_model_exclude_none=True, summary="Ranked moments for a query"
+)
 async def search(
     services: ServicesDep,
     q: Annotated[

@@ -26,9 +26,11 @@ from typing import Any
 
 from api.services import Services
 from api.settings import Settings
-from bench.quality.build import build_set
-from bench.quality.metrics import first_hit, score_queries
+from bench.quality.build import build_set, story_starts
+from bench.quality.metrics import first_hit, opens_within, score_boundaries, score_queries
+from ingest.chapters import ChapterOptions
 from ingest.models import OFFLINE_PACKS, prepare_offline
+from ingest.pipeline import chapters_of
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
@@ -144,6 +146,42 @@ def ask_all(settings: Settings, queries: list[str], modes: tuple[str, ...]) -> d
     return out
 
 
+def chapter_figures(settings: Settings, manifest: dict[str, Any], ids: dict[str, str]) -> dict[str, object]:
+    """Chapter boundaries against the set's story boundaries (within 2 s): the product's own chapters as
+    GET /api/media/{id}/chapters serves them, and the same finder with the pauses left out (what the
+    embeddings find alone; the set's pauses between entries are longer than real speakers' may be)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    true = [story_starts(m)[1:] for m in manifest["media"]]
+    found = []
+    with TestClient(create_app(settings, load_models=False)) as client:
+        for m in manifest["media"]:
+            resp = client.get(f"/api/media/{ids[m['name']]}/chapters")
+            resp.raise_for_status()
+            found.append([c["start"] for c in resp.json()["chapters"][1:]])
+    services = Services(settings)
+    try:
+        no_pause = ChapterOptions(pause_weight=0.0, depth_weight=1.0)
+        alone = [
+            [
+                c.start_s
+                for c in chapters_of(
+                    ids[m["name"]], services.catalog.get_segments(ids[m["name"]]), services.embedder, no_pause
+                )[1:]
+            ]
+            for m in manifest["media"]
+        ]
+    finally:
+        services.close()
+    out: dict[str, object] = {}
+    for name, got in (("chapters", found), ("embeddings alone", alone)):
+        score = score_boundaries(got, true)
+        out[name] = {"found": score.found, "true": score.true, "precision": score.precision, "recall": score.recall}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=CACHE / "quality", help="where the set and its library live")
@@ -161,47 +199,70 @@ def main() -> None:
     answers = [[(ids[a.media], a.start_s, a.end_s) for a in g.answers] for g in gold]
 
     speech_min = sum(m["duration_s"] for m in manifest["media"]) / 60
-    kinds = sorted({g.kind for g in gold})
+    detail = [i for i, g in enumerate(gold) if g.level == "detail"]
+    story = [i for i, g in enumerate(gold) if g.level == "story"]
+    kinds = sorted({gold[i].kind for i in detail})
     print(
-        f"# Retrieval quality: {len(gold)} queries over {len(manifest['media'])} media "
+        f"# Retrieval quality: {len(detail)} detail and {len(story)} story queries over {len(manifest['media'])} media "
         f"({speech_min:.0f} min of speech), Whisper {settings.whisper_model}, "
         f"passages {settings.passage_target_s:g} s / overlap {settings.passage_overlap_s:g} s"
     )
     print(
         "| mode | Recall@1 | Recall@5 | MRR@10 | median jump error s | jumps within 5 s | "
         + " | ".join(f"R@5 {k}" for k in kinds)
-        + " | p50 ms |"
+        + " | story R@1 / R@5 / MRR | opens within 2 s: detail | story | p50 ms |"
     )
-    print("| --- " * (7 + len(kinds)) + "|")
+    print("| --- " * (10 + len(kinds)) + "|")
     figures: dict[str, object] = {}
     for mode in modes:
         ranked = [r["results"] for r in responses[mode]]
-        score = score_queries(ranked, answers)
+        score = score_queries([ranked[i] for i in detail], [answers[i] for i in detail])
+        story_score = score_queries([ranked[i] for i in story], [answers[i] for i in story])
         by_kind = {
             k: score_queries(
-                [ranked[i] for i, g in enumerate(gold) if g.kind == k],
-                [answers[i] for i, g in enumerate(gold) if g.kind == k],
+                [ranked[i] for i in detail if gold[i].kind == k], [answers[i] for i in detail if gold[i].kind == k]
             ).recall_at_5
             for k in kinds
+        }
+        placed = {
+            level: sum(opens_within(ranked[i], answers[i]) for i in which) / max(1, len(which))
+            for level, which in (("detail", detail), ("story", story))
         }
         took = statistics.median(float(r["took_ms"]) for r in responses[mode])
         jump = "-" if score.median_jump_error_s is None else f"{score.median_jump_error_s:.1f}"
         print(
             f"| {mode} | {score.recall_at_1:.3f} | {score.recall_at_5:.3f} | {score.mrr_at_10:.3f} | {jump} | "
-            f"{score.jumps_within_5_s:.0%} | " + " | ".join(f"{by_kind[k]:.2f}" for k in kinds) + f" | {took:.0f} |"
+            f"{score.jumps_within_5_s:.0%} | "
+            + " | ".join(f"{by_kind[k]:.2f}" for k in kinds)
+            + f" | {story_score.recall_at_1:.3f} / {story_score.recall_at_5:.3f} / {story_score.mrr_at_10:.3f}"
+            + f" | {placed['detail']:.0%} | {placed['story']:.0%} | {took:.0f} |"
         )
         outcomes = []
         for g, spans, results in zip(gold, answers, ranked, strict=True):
             hit = first_hit(results, spans)
-            outcomes.append({"query": g.query, "kind": g.kind, "rank": hit[0] if hit else None})
-        figures[mode] = {**asdict(score), "recall_at_5_by_kind": by_kind, "p50_ms": took, "queries": outcomes}
+            outcomes.append({"query": g.query, "kind": g.kind, "level": g.level, "rank": hit[0] if hit else None})
+        figures[mode] = {
+            **asdict(score),
+            "recall_at_5_by_kind": by_kind,
+            "story": asdict(story_score),
+            "opens_within_2_s": placed,
+            "p50_ms": took,
+            "queries": outcomes,
+        }
+    chapters = chapter_figures(settings, manifest, ids)
+    print("\n| chapter boundaries (within 2 s of a story's start) | found | true | precision | recall |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, c in chapters.items():
+        assert isinstance(c, dict)
+        print(f"| {name} | {c['found']} | {c['true']} | {c['precision']:.3f} | {c['recall']:.3f} |")
     if args.misses:
         for mode in modes:
             missed = [o["query"] for o in figures[mode]["queries"] if o["rank"] is None or o["rank"] > 5]
             print(f"\n{mode} missed at 5: " + "; ".join(missed))
     if args.json:
         meta = {
-            "queries": len(gold),
+            "queries": len(detail),
+            "story_queries": len(story),
             "media": len(manifest["media"]),
             "speech_min": round(speech_min, 1),
             "whisper_model": settings.whisper_model,
@@ -209,7 +270,7 @@ def main() -> None:
             "passage_overlap_s": settings.passage_overlap_s,
             "embedding_model": settings.embedding_model,
         }
-        args.json.write_text(json.dumps({"set": meta, "modes": figures}, indent=1))
+        args.json.write_text(json.dumps({"set": meta, "modes": figures, "chapters": chapters}, indent=1))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 from bench.quality.corpus import entry_sentences, require_dictionaries
 from bench.speech import SAMPLE_RATE_HZ, VOICE, build_spoken_media
 
-__all__ = ["Answer", "GoldQuery", "build_set", "resolve_queries"]
+__all__ = ["Answer", "GoldQuery", "build_set", "resolve_queries", "story_starts"]
 
 HERE = Path(__file__).resolve().parent
 SET_FILE = HERE / "set.json"
@@ -40,6 +40,7 @@ class GoldQuery:
     query: str
     kind: str  # paraphrase | keyword | name | number
     answers: tuple[Answer, ...]  # the answer, then any other place that answers it as well
+    level: str = "detail"  # detail: said in a sentence or a few; story: about a whole entry (the answer)
 
     @property
     def media(self) -> str:
@@ -114,6 +115,11 @@ def resolve_queries(manifest: dict[str, Any]) -> list[GoldQuery]:
         sentences = [s for s in media[q["media"]]["sentences"] if s["entry"] == q["entry"]]
         if not sentences:
             raise ValueError(f"{q['query']!r}: no entry {q['entry']!r} in {q['media']}")
+        level = q.get("level", "detail")
+        if level == "story":  # the whole entry, from where it starts
+            story = Answer(q["media"], sentences[0]["start_s"], sentences[-1]["end_s"])
+            gold.append(GoldQuery(q["query"], q["kind"], (story,), level))
+            continue
         answers = []
         for phrases in [q["answer"], *q.get("also", [])]:
             spans = []
@@ -123,8 +129,18 @@ def resolve_queries(manifest: dict[str, Any]) -> list[GoldQuery]:
                     raise ValueError(f"{q['query']!r}: {phrase!r} is said {len(found)} times in {q['entry']!r}")
                 spans.append(found[0])
             answers.append(Answer(q["media"], min(s["start_s"] for s in spans), max(s["end_s"] for s in spans)))
-        gold.append(GoldQuery(q["query"], q["kind"], tuple(answers)))
+        gold.append(GoldQuery(q["query"], q["kind"], tuple(answers), level))
     return gold
+
+
+def story_starts(item: dict[str, Any]) -> list[float]:
+    """Where each entry (each story) of a built media item starts, in seconds, the first at its start."""
+    starts, last = [], None
+    for s in item["sentences"]:
+        if s["entry"] != last:
+            starts.append(s["start_s"])
+            last = s["entry"]
+    return starts
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["ModeScore", "first_hit", "score_queries"]
+__all__ = ["BoundaryScore", "ModeScore", "first_hit", "opens_within", "score_boundaries", "score_queries"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +59,45 @@ def score_queries(ranked: Sequence[Sequence[Mapping[str, object]]], answers: Seq
         median_jump_error_s=statistics.median(jumps) if jumps else None,
         jumps_within_5_s=sum(j <= 5 for j in jumps) / len(jumps) if jumps else 0.0,
     )
+
+
+def opens_within(results: Sequence[Mapping[str, object]], answers: Sequence[Span], *, seconds: float = 2.0) -> bool:
+    """Whether the first moment is a hit and starts within ``seconds`` of where an answer it overlaps
+    starts (for a question about a story the answer is the whole story, so: of the story's start)."""
+    if not results or first_hit(results, answers, depth=1) is None:
+        return False
+    start, end = float(results[0]["start"]), float(results[0]["end"])  # type: ignore[arg-type]
+    return any(
+        results[0]["media_id"] == m and start < e and end > s and abs(start - s) <= seconds for m, s, e in answers
+    )
+
+
+@dataclass(frozen=True)
+class BoundaryScore:
+    found: int  # boundaries the product put
+    true: int  # boundaries there are
+    matched: int  # found ones within the tolerance of a true one (each true one matched once)
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.found if self.found else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.true if self.true else 1.0
+
+
+def score_boundaries(
+    found: Sequence[Sequence[float]], true: Sequence[Sequence[float]], *, tolerance_s: float = 2.0
+) -> BoundaryScore:
+    """Chapter boundaries against the true story boundaries, file by file (the start of a file is not a
+    boundary): a found boundary within ``tolerance_s`` of a true one not matched yet matches it."""
+    matched = 0
+    for got, want in zip(found, true, strict=True):
+        free = list(want)
+        for t in got:
+            near = [w for w in free if abs(w - t) <= tolerance_s]
+            if near:
+                free.remove(min(near, key=lambda w: abs(w - t)))
+                matched += 1
+    return BoundaryScore(sum(len(f) for f in found), sum(len(t) for t in true), matched)

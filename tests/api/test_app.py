@@ -129,6 +129,22 @@ def test_transcript_formats(client: TestClient, jfk: dict[str, object]) -> None:
     assert client.get(base, params={"format": "docx"}).status_code == 422
 
 
+def test_chapters_as_json_and_as_a_webvtt_track(client: TestClient, jfk: dict[str, object]) -> None:
+    base = f"/api/media/{jfk['media_id']}/chapters"
+    data = client.get(base).json()
+    assert data["media_id"] == jfk["media_id"]
+    (only,) = data["chapters"]  # eleven seconds of one speech: one chapter, titled with its own words
+    assert set(only) == {"id", "start", "end", "title"} and (only["id"], only["start"]) == (0, 0.0)
+    assert "fellow americans" in only["title"].lower().replace(",", "")
+    vtt = client.get(base, params={"format": "vtt"})
+    assert vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text.startswith("WEBVTT\n\nchapter-1\n00:00:00.000 --> ") and only["title"] in vtt.text
+    assert client.get("/api/media/0123456789abcdef/chapters").status_code == 404
+    assert client.get(base, params={"format": "srt"}).status_code == 422
+    top = client.get("/api/search", params={"q": "ask not what your country can do"}).json()["results"][0]
+    assert top["chapter"] == {"id": 0, "title": only["title"], "start": 0.0}
+
+
 def test_stream_serves_bytes_with_ranges(client: TestClient, jfk: dict[str, object], jfk_wav: Path) -> None:
     data = jfk_wav.read_bytes()
     url = f"/api/media/{jfk['media_id']}/stream"

@@ -147,3 +147,24 @@ def test_words_round_trip_and_catalogs_made_before_words_still_open(tmp_path: Pa
     cat.add_media(_record(), [Segment(0.0, 1.0, "Ask not, « naïve »", words), Segment(1.0, 2.0, "no words")])
     first, second = Catalog(path).get_segments("abc")
     assert first.words == words and second.words == ()
+
+
+def test_chapters_round_trip_with_their_lead_vectors_and_go_with_the_media(tmp_path: Path) -> None:
+    import numpy as np
+
+    from retrieval.types import Chapter
+
+    cat = Catalog(tmp_path / "c.sqlite3")
+    lead = np.linspace(-1, 1, 8, dtype=np.float32)
+    chapters = [Chapter("abc", 0, 0.0, 5.0, "Bridges", lead), Chapter("abc", 1, 5.0, 12.5, "Bees", None)]
+    cat.add_media(_record(), [Segment(0.0, 1.0, "one")], chapters)
+    got = Catalog(tmp_path / "c.sqlite3").get_chapters("abc")
+    assert [(c.index, c.start_s, c.end_s, c.title) for c in got] == [(0, 0.0, 5.0, "Bridges"), (1, 5.0, 12.5, "Bees")]
+    assert got[0].lead is not None and np.array_equal(got[0].lead, lead) and got[1].lead is None
+    cat.set_chapters("abc", chapters[:1])  # reindex computes them again
+    assert [c.title for c in cat.chapters_of(["abc", "nope"])["abc"]] == ["Bridges"]
+    cat.delete_media("abc")
+    with sqlite3.connect(tmp_path / "c.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM chapters").fetchone()[0] == 0
+    with pytest.raises(UnknownMediaError):
+        cat.get_chapters("abc")

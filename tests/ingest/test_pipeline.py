@@ -76,7 +76,7 @@ class Shout:
 
 
 class BrokenCatalog(Catalog):
-    def add_media(self, record: MediaRecord, segments: object) -> None:  # type: ignore[override]
+    def add_media(self, record: MediaRecord, segments: object, chapters: object = ()) -> None:  # type: ignore[override]
         raise OSError("disk full")
 
 

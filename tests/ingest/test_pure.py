@@ -172,3 +172,16 @@ def test_passages_know_where_each_word_starts() -> None:
     assert p.text == "Ask not, what your country"
     assert [p.text[o:].split()[0] for o in p.word_offsets] == ["Ask", "not,", "what", "your", "country"]
     assert p.word_starts == (0.2, 0.5, 1.1, 2.3, 2.6)
+
+
+def test_chapters_as_a_webvtt_chapters_track() -> None:
+    from ingest.subtitles import chapters_vtt
+    from retrieval.types import Chapter
+
+    vtt = chapters_vtt([Chapter("m", 0, 0.0, 58.0, "Bridges & <rivers>"), Chapter("m", 1, 60.5, 125.25, "Bees")])
+    assert vtt == (
+        "WEBVTT\n\n"
+        "chapter-1\n00:00:00.000 --> 00:01:00.500\nBridges &amp; &lt;rivers&gt;\n\n"  # runs to the next start
+        "chapter-2\n00:01:00.500 --> 00:02:05.250\nBees\n"
+    )
+    assert chapters_vtt([]) == "WEBVTT\n\n"

@@ -10,18 +10,21 @@ from retrieval.query import contains_phrases, parse_query
 from retrieval.ranking import (
     Cluster,
     RankedCluster,
+    asks_for_story,
     build_moment,
+    chapter_at,
     cluster_segments,
     distinct_moments,
     highlight_offsets,
     merge_hits,
+    place_in_chapter,
     rerank,
     score_segment,
     select_clusters,
 )
 from retrieval.sparse import document_vector, query_vector, term_id
 from retrieval.text import stem, terms
-from retrieval.types import Hit, Moment, Passage
+from retrieval.types import Chapter, ChapterRef, Hit, Moment, Passage
 
 
 def test_stemming_joins_inflections() -> None:
@@ -261,3 +264,26 @@ def test_moments_that_start_at_the_same_second_of_one_media_are_kept_once() -> N
     kept = distinct_moments(moments)
     assert [(m.media_id, m.start) for m in kept] == [("a", 10.0), ("b", 10.0), ("a", 11.0)]
     assert len(moments) == 5
+
+
+def test_a_moment_names_its_chapter_and_opens_at_the_story_start_only_for_a_story_question() -> None:
+    chapters = [Chapter("a", 0, 0.0, 60.0, "Bridges"), Chapter("a", 1, 60.0, 130.0, "Bees")]
+    assert chapter_at(chapters, 59.9) == chapters[0]
+    assert chapter_at(chapters, 60.0) == chapters[1]
+    assert chapter_at([], 10.0) is None
+    moment = Moment("a", "T", "f.mp4", "video", 95.0, 101.0, 0.5, "In winter the bees cluster around the queen.")
+
+    detail = place_in_chapter(moment, chapters[1], story=False)
+    assert (detail.start, detail.match) == (95.0, None)
+    assert detail.chapter == ChapterRef(index=1, title="Bees", start=60.0)
+
+    story = place_in_chapter(moment, chapters[1], story=True)
+    assert (story.start, story.end, story.match) == (60.0, 101.0, (95.0, 101.0))  # the sentence is kept
+    early = place_in_chapter(Moment("a", "T", "f", "video", 60.4, 65.0, 0.5, "x"), chapters[1], story=True)
+    assert (early.start, early.match) == (60.4, None)  # already at the story's start
+    assert place_in_chapter(moment, None, story=True) == moment
+
+
+def test_a_story_question_is_one_the_story_opening_answers_about_as_well_as_the_best_sentence() -> None:
+    assert asks_for_story(0.62, 0.60, margin=0.05)  # "what is a heisenbug": the headword answers it
+    assert not asks_for_story(0.62, 0.40, margin=0.05)  # "who invented ethernet": one sentence stands out

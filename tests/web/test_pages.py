@@ -182,6 +182,36 @@ def test_the_watch_page_marks_the_word_being_spoken_and_a_click_on_a_word_seeks_
     assert page.get_attribute("#dl-vtt-words", "href").endswith("format=vtt&words=true")
 
 
+def test_the_watch_page_lists_the_chapters_marks_them_on_the_timeline_and_seeks_to_them(site: Site, page: Any) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{site.server.url}/api/media/{site.podcast_id}/chapters") as resp:
+        chapters = json.loads(resp.read())["chapters"]
+    assert chapters and chapters[0]["start"] == 0.0
+    page.goto(f"{site.server.url}/watch/{site.podcast_id}?t=150")
+    page.locator(".chapter").first.wait_for()
+    assert page.locator(".chapter .title").all_inner_texts() == [c["title"] for c in chapters]
+    assert page.locator(".timeline .chapter-mark").count() == len(chapters)
+    assert page.locator("#player track[kind=chapters]").get_attribute("src").endswith("/chapters?format=vtt")
+    _wait_player_near(page, 150)
+    current = page.locator(".chapter.current .title").inner_text()  # the chapter being played
+    assert current == [c["title"] for c in chapters if c["start"] <= 150][-1]
+    page.locator(".chapter").first.click()
+    _wait_player_near(page, 0.0)
+    assert _player_time(page) < 1.0
+
+
+def test_a_search_moment_shows_the_chapter_it_is_in(site: Site, page: Any) -> None:
+    page.goto(f"{site.server.url}/?q=sourdough+starter&mode=keyword")
+    page.locator(".moment").first.wait_for(timeout=20_000)
+    shown = page.locator(".moment-row").first.locator(".in-chapter").inner_text()
+    import urllib.request
+
+    with urllib.request.urlopen(f"{site.server.url}/api/search?q=sourdough+starter&mode=keyword&limit=20") as resp:
+        top = json.loads(resp.read())["results"][0]
+    assert shown == f"in: {top['chapter']['title']}"
+
+
 def test_hostile_transcript_and_title_show_as_text(site: Site, page: Any) -> None:
     page.goto(f"{site.server.url}/watch/{site.jfk_id}?t=0")
     page.locator(".line").first.wait_for()
