@@ -173,7 +173,9 @@ class Services:
             self._searcher = Searcher(
                 self.embedder,
                 self.index,
-                SearchOptions(max_moments_per_media=self.settings.max_moments_per_media),
+                SearchOptions(
+                    max_moments_per_media=self.settings.max_moments_per_media, story_margin=self.settings.story_margin
+                ),
                 chapters=self.catalog,
             )
         return self._searcher

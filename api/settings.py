@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         default=PASSAGE_OVERLAP_S, ge=0, le=60, description="Overlap between passages, seconds."
     )
     max_moments_per_media: int = Field(default=3, ge=1, le=50, description="Most moments one media item returns.")
+    story_margin: float = Field(
+        default=0.05,
+        ge=-1,
+        le=1,
+        description="A moment opens at its story's start when the story's first sentence is at most this much "
+        "less similar to the query than the best sentence; -1 never does.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `moments serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `moments serve` listens on.")
     api_key: str | None = Field(

@@ -144,17 +144,24 @@ class Searcher:
         self, moments: list[Moment], peaks: list[float], dense: np.ndarray | None, phrases: Sequence[str]
     ) -> list[Moment]:
         """Each moment with its chapter; opening at the chapter's start when the query asks about the story
-        as a whole (never for a quoted phrase, which asks for its exact place, nor without a query vector)."""
+        as a whole (never for a quoted phrase, which asks for its exact place, nor without a query vector).
+
+        Whether a query asks about a story is decided once, on the best moment that has a chapter: a
+        question does not change its kind from one result to the next. The moments after it open at their
+        own story's start only when the rule holds for them too."""
         if self.chapters is None or not moments:
             return moments
         known = self.chapters.chapters_of([m.media_id for m in moments])
         out = []
+        about_story: bool | None = None  # the query's kind, from its first moment with a chapter
         for moment, peak in zip(moments, peaks, strict=True):
             chapter = chapter_at(known.get(moment.media_id, []), moment.start)
             story = False
             if chapter is not None and chapter.lead is not None and dense is not None and not phrases:
-                lead = float(chapter.lead @ dense)
-                story = asks_for_story(peak, lead, margin=self.options.story_margin)
+                story = asks_for_story(peak, float(chapter.lead @ dense), margin=self.options.story_margin)
+                if about_story is None:
+                    about_story = story
+                story = story and about_story
             out.append(place_in_chapter(moment, chapter, story=story))
         return out
 

@@ -77,7 +77,12 @@ async function render(data) {
           el("span", { class: "time" }, `${fmtTime(m.start)}–${fmtTime(m.end)}`),
           snippet(m)));
       const about = [];
-      if (m.chapter) about.push(el("span", { class: "in-chapter" }, `in: ${m.chapter.title}`));
+      if (m.chapter) {
+        // the chapter's name plays its story from the start
+        about.push(el("button", { type: "button", class: "in-chapter", "data-start": m.chapter.start,
+          title: `play the story from ${fmtTime(m.chapter.start)}`, onclick: () => play(m, m.chapter.start) },
+        `in: ${m.chapter.title}`));
+      }
       if (m.match) {
         // the moment opens at its story's start; the sentence that matched is one click away
         about.push(el("span", { class: "story-start" }, "plays from the start of the story"));

@@ -210,6 +210,9 @@ def test_a_search_moment_shows_the_chapter_it_is_in(site: Site, page: Any) -> No
     with urllib.request.urlopen(f"{site.server.url}/api/search?q=sourdough+starter&mode=keyword&limit=20") as resp:
         top = json.loads(resp.read())["results"][0]
     assert shown == f"in: {top['chapter']['title']}"
+    page.locator(".moment-row").first.locator(".in-chapter").click()  # plays the story from its start
+    _wait_player_near(page, top["chapter"]["start"])
+    assert abs(_player_time(page) - top["chapter"]["start"]) < 1.0
 
 
 def test_hostile_transcript_and_title_show_as_text(site: Site, page: Any) -> None:
