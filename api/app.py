@@ -39,9 +39,11 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True, pu
             # /api/ready and on the routes that need the index, and reconnect on the next request.
             log.warning("Qdrant server unreachable at start (%s); /api/ready reports 503 until it is", exc)
         if load_models:
-            services.load_models()
-        runner = services.runner()
-        runner.start()
+            services.load_models(whisper=settings.ingest_worker)
+        # A search-only server queues jobs for `moments worker` processes and never loads Whisper.
+        runner = services.runner() if settings.ingest_worker else None
+        if runner is not None:
+            runner.start()
         app.state.settings, app.state.services, app.state.runner = settings, services, runner
         marker = settings.server_file
         if public_url:
@@ -52,7 +54,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True, pu
             if public_url:
                 with contextlib.suppress(FileNotFoundError):
                     marker.unlink()
-            runner.stop()
+            if runner is not None:
+                runner.stop()
             services.close()
 
     app = FastAPI(

@@ -316,6 +316,14 @@ def worker(
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: MOMENTS_HOST (127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Default: MOMENTS_PORT (8000).")] = None,
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run ingest jobs here (default: MOMENTS_INGEST_WORKER, true). --no-worker serves search and "
+            "queues jobs for `moments worker`, without loading Whisper (needs MOMENTS_QDRANT_URL).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web page and the REST API (OpenAPI at /docs), with the ingest worker."""
     import uvicorn
@@ -324,6 +332,11 @@ def serve(
 
     svc = services()
     settings = svc.settings
+    if worker is not None and worker != settings.ingest_worker:
+        try:
+            settings = Settings(**{**settings.model_dump(), "ingest_worker": worker})
+        except ValidationError as exc:
+            fail(exc.errors()[0]["msg"].removeprefix("Value error, "), 2)
     try:  # a locked embedded index is a one-line error here, not a traceback from the server's start-up
         svc.open_index()
     except IndexUnavailableError as exc:  # a Qdrant server may come up later: serve, and say so
@@ -335,7 +348,8 @@ def serve(
     port = port or settings.port
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}"
-    err.print(f"moments: loading models, then serving on [bold]{url}/[/] (API docs at {url}/docs)")
+    jobs = "" if settings.ingest_worker else "; search only: jobs are queued for `moments worker`"
+    err.print(f"moments: loading models, then serving on [bold]{url}/[/] (API docs at {url}/docs){jobs}")
     try:
         uvicorn.run(create_app(settings, public_url=url), host=host, port=port, log_level="info")
     except USER_ERRORS as exc:

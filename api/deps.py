@@ -24,8 +24,9 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_runner(request: Request) -> JobRunner:
-    runner: JobRunner = request.app.state.runner
+def get_runner(request: Request) -> JobRunner | None:
+    """The job runner of this process; None on a search-only server (jobs run in `moments worker`)."""
+    runner: JobRunner | None = request.app.state.runner
     return runner
 
 
@@ -36,5 +37,5 @@ def get_library(request: Request) -> Library:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+RunnerDep = Annotated[JobRunner | None, Depends(get_runner)]
 LibraryDep = Annotated[Library, Depends(get_library)]

@@ -180,9 +180,15 @@ class Services:
             )
         return self._searcher
 
-    def load_models(self) -> None:
-        """Load both models now; a failure is recorded for /api/ready rather than raised."""
-        for name, load in (("embedding_model", self.embedder.load), ("whisper_model", self.transcriber.load)):
+    def load_models(self, *, whisper: bool = True) -> None:
+        """Load the models now (Whisper only where this process transcribes); a failure is recorded for
+        /api/ready rather than raised."""
+        loaders = [("embedding_model", self.embedder.load)]
+        if whisper:
+            loaders.append(("whisper_model", self.transcriber.load))
+        else:
+            self.model_status.pop("whisper_model", None)  # not this process's business
+        for name, load in loaders:
             try:
                 load()
                 self.model_status[name] = "ok"

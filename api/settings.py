@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.passages import PASSAGE_OVERLAP_S, PASSAGE_TARGET_S
@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         default=PASSAGE_OVERLAP_S, ge=0, le=60, description="Overlap between passages, seconds."
     )
     max_moments_per_media: int = Field(default=3, ge=1, le=50, description="Most moments one media item returns.")
+    ingest_worker: bool = Field(
+        default=True,
+        description="Run ingest jobs inside `moments serve`. false: the server serves search and queues jobs for "
+        "`moments worker` processes, and never loads Whisper (needs MOMENTS_QDRANT_URL).",
+    )
     story_margin: float = Field(
         default=0.05,
         ge=-1,
@@ -137,6 +142,15 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @model_validator(mode="after")
+    def _workers_need_a_server(self) -> Settings:
+        if not self.ingest_worker and not self.qdrant_url:
+            raise ValueError(
+                "MOMENTS_INGEST_WORKER=false needs a Qdrant server (MOMENTS_QDRANT_URL): the embedded index belongs "
+                "to one process, so no `moments worker` could run the jobs"
+            )
+        return self
 
     @property
     def catalog_path(self) -> Path:

@@ -23,7 +23,11 @@ def test_compose_runs_qdrant_the_api_and_workers() -> None:
         volumes = {v.split(":")[1] for v in services[name]["volumes"]}
         assert {"/data", "/models"} <= volumes
     assert set(compose["volumes"]) == {"qdrant-storage", "moments-data", "model-cache"}
+    # the API container serves search and queues jobs; only the workers load Whisper and transcribe
+    assert services["api"]["environment"]["MOMENTS_INGEST_WORKER"] == "false"
+    assert "MOMENTS_INGEST_WORKER" not in services["worker"]["environment"]
     gpu = yaml.safe_load((REPO / "docker-compose.gpu.yml").read_text())
+    assert set(gpu["services"]) == {"worker"}  # the GPU goes to the workers, not to the search server
     devices = gpu["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert (
         devices[0]["driver"] == "nvidia"

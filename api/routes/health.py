@@ -27,4 +27,5 @@ def ready(services: ServicesDep) -> JSONResponse:
         checks["index"] = f"unavailable: {exc}"
     checks.update(services.model_status)
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+    jobs = "run here" if services.settings.ingest_worker else "queued for `moments worker`"
+    return JSONResponse({"ready": ok, "checks": checks, "jobs": jobs}, status_code=200 if ok else 503)

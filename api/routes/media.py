@@ -74,7 +74,8 @@ _INGEST_BODY = {
 
 
 def _accepted(submitted: Submitted, runner: RunnerDep) -> JSONResponse:
-    runner.wake()
+    if runner is not None:  # a search-only server leaves the job to the workers polling the queue
+        runner.wake()
     body = IngestAccepted(media_id=submitted.media_id, job_id=submitted.job_id)
     return JSONResponse(body.model_dump(), status_code=202)
 

@@ -105,3 +105,56 @@ def test_workers_share_the_queue_and_take_over_a_dead_workers_job(
     assert sum(index.count(m.id) for m in media) == index.count()
     index.drop()
     index.close()
+
+
+def test_a_search_only_server_queues_jobs_for_the_workers_and_never_loads_whisper(
+    tmp_path: Path, offline_models: OfflineModels, qdrant_server: QdrantProcess, jfk_wav: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.services import Services
+    from tests.api.conftest import make_settings, wait_for_job
+
+    settings = make_settings(
+        tmp_path, offline_models, qdrant_url=qdrant_server.url, collection="search_only", ingest_worker=False
+    )
+    with TestClient(create_app(settings)) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        ready = client.get("/api/ready").json()
+        assert ready["ready"] and ready["jobs"] == "queued for `moments worker`"
+        assert "whisper_model" not in ready["checks"]
+        with jfk_wav.open("rb") as f:
+            job_id = client.post("/api/media", files={"file": ("jfk.wav", f, "audio/wav")}).json()["job_id"]
+        time.sleep(1.5)
+        assert client.get(f"/api/jobs/{job_id}").json()["status"] == "queued"  # nobody here runs it
+        # a worker (what `moments worker` runs) takes it from the shared queue
+        worker = Services(
+            make_settings(tmp_path, offline_models, qdrant_url=qdrant_server.url, collection="search_only")
+        )
+        runner = worker.runner(poll_s=0.2)
+        runner.start()
+        try:
+            assert wait_for_job(client, job_id)["status"] == "done"
+        finally:
+            runner.stop()
+            worker.close()
+        top = client.get("/api/search", params={"q": "ask what you can do for your country"}).json()["results"][0]
+        assert top["filename"] == "jfk.wav"
+        # the search server never loaded Whisper (the library it queues through only holds the engine)
+        assert services._transcriber is None or services._transcriber._model is None
+
+
+def test_a_search_only_server_needs_a_qdrant_server(tmp_path: Path, offline_models: OfflineModels) -> None:
+    from pydantic import ValidationError
+
+    from tests.api.conftest import make_settings
+
+    with pytest.raises(ValidationError, match="MOMENTS_INGEST_WORKER=false needs a Qdrant server"):
+        make_settings(tmp_path, offline_models, ingest_worker=False)
+    env = server_env(tmp_path / "data", offline_models)
+    proc = subprocess.run(
+        [MOMENTS, "serve", "--no-worker"], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert "needs a Qdrant server (MOMENTS_QDRANT_URL)" in proc.stderr
