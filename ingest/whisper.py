@@ -84,7 +84,7 @@ class TranscribeOptions:
     max_gap_s: float = 5.0
     word_timestamps: bool = True  # the time of every word, from the model's cross-attention (bench/asr_speed)
     vad: VadOptions = field(default_factory=VadOptions)
-    allow_download: bool = False
+    allow_download: bool = True  # a hub model missing here downloads on first use (not with HF_HUB_OFFLINE)
 
 
 def _pick_device(name: str) -> str:

@@ -185,3 +185,34 @@ def test_chapters_as_a_webvtt_chapters_track() -> None:
         "chapter-2\n00:01:00.500 --> 00:02:05.250\nBees\n"
     )
     assert chapters_vtt([]) == "WEBVTT\n\n"
+
+
+def test_a_missing_hub_model_downloads_on_first_use_unless_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub itself is never reached from a test: huggingface_hub's download is replaced by one that
+    records its call (this test is about when the product asks for a download and what it says)."""
+    import huggingface_hub
+
+    from ingest.errors import ModelError
+    from ingest.models import resolve_whisper_model
+
+    calls: list[bool] = []
+
+    def fake_download(name: str, local_files_only: bool = False) -> str:
+        calls.append(local_files_only)
+        if local_files_only or name == "nobody/unreachable":
+            raise OSError("not cached" if local_files_only else "Connection refused")
+        return f"/cache/{name}"
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert resolve_whisper_model("distil-whisper/distil-large-v3") == "/cache/distil-whisper/distil-large-v3"
+    assert calls == [True, False]  # the cache first, then the download
+    with pytest.raises(ModelError, match=r"not available offline \(the download .* Connection refused\)"):
+        resolve_whisper_model("nobody/unreachable")
+    calls.clear()
+    with pytest.raises(ModelError, match="MOMENTS_ALLOW_DOWNLOAD=true"):
+        resolve_whisper_model("distil-whisper/distil-large-v3", allow_download=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match=r"not available offline \(HF_HUB_OFFLINE is set\)"):
+        resolve_whisper_model("distil-whisper/distil-large-v3")
+    assert calls == [True, True]  # never a download when told not to, or offline
