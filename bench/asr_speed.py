@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -100,7 +99,9 @@ def _worker(engine: str, threads: int, files: list[str]) -> None:
             texts.append(" ".join(s.text.strip() for s in segments))
     wall = time.perf_counter() - started
     audio_s = sum(a.size for a in audios) / 16_000
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from bench.report import peak_rss_mb
+
+    peak_mb = peak_rss_mb()
     print(json.dumps({"engine": engine, "audio_s": audio_s, "wall_s": wall, "peak_rss_mb": peak_mb, "texts": texts}))
 
 

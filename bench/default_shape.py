@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ SHAPE = {
 }
 FIRST_SHIFTED = 50358  # <|translate|> in the 99-language layout; large-v3 puts <|yue|> here
 DECODE_STEPS = 32
+PROMPT = [50258, 50259, 50360, 50364]  # <|startoftranscript|><|en|><|transcribe|><|notimestamps|> (v3 layout)
 ENGINES = ("ours", "ct2-int8")
 
 
@@ -114,7 +114,7 @@ def ct2_folder(model: Path) -> Path:
     return out
 
 
-def _window() -> Any:
+def speech_window() -> Any:
     """30 s of real speech (the sample lecture), 16 kHz float32."""
     from bench.speech import build_samples
     from ingest.media import decode_audio
@@ -126,25 +126,48 @@ def _window() -> Any:
     return decode_audio(path, max_duration_s=3 * 3600)[: 30 * 16_000]
 
 
-def _peak_rss_mb() -> float:
-    """This process's own peak resident memory (VmHWM: unlike ru_maxrss, not inherited through fork)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def torch_timings(
+    model: Any, features: Any, *, repeats: int = 3, steps: int = DECODE_STEPS, sync: Any = lambda: None
+) -> tuple[float, float]:
+    """(seconds of the fastest of ``repeats`` encoder passes over ``features``, seconds per greedy decoder
+    step with the key/value cache, vocabulary projection included) of a loaded transformers Whisper.
+
+    Each pass gets a fresh tensor: the shared-encoder-pass patch returns its last output for the very same
+    one. ``sync`` waits for the device (CUDA runs asynchronously)."""
+    import torch
+
+    encoder_s = []
+    with torch.inference_mode():
+        for _ in range(repeats):
+            fresh = features.clone()
+            sync()
+            t = time.perf_counter()
+            encoded = model.model.encoder(fresh).last_hidden_state
+            sync()
+            encoder_s.append(time.perf_counter() - t)
+        ids = torch.tensor([PROMPT] * features.shape[0], device=features.device)
+        out = model(encoder_outputs=(encoded,), decoder_input_ids=ids, use_cache=True)
+        past, nxt = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        sync()
+        t = time.perf_counter()
+        for _ in range(steps):
+            out = model(encoder_outputs=(encoded,), decoder_input_ids=nxt, past_key_values=past, use_cache=True)
+            past, nxt = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        sync()
+    return min(encoder_s), (time.perf_counter() - t) / steps
 
 
 def _worker(engine: str, threads: int) -> None:
     import numpy as np
 
     model_dir = build_shape_model()
-    audio = _window()
+    audio = speech_window()
     from transformers import WhisperFeatureExtractor
 
     features = WhisperFeatureExtractor.from_pretrained(model_dir)(
         audio, sampling_rate=16_000, return_tensors="np"
     ).input_features.astype(np.float32)
-    prompt = [50258, 50259, 50360, 50364]  # <|startoftranscript|><|en|><|transcribe|><|notimestamps|>
+    prompt = PROMPT
     encoder_s: list[float] = []
     picked = ""
     if engine == "ours":
@@ -159,23 +182,8 @@ def _worker(engine: str, threads: int) -> None:
         model, dtype = engine_obj._model, engine_obj._dtype
         picked = f"torch {str(dtype).removeprefix('torch.')}, patches: {', '.join(engine_obj.applied_patches)}"
         torch.set_num_threads(threads)
-        feats = torch.from_numpy(features).to(dtype)
-        with torch.inference_mode():
-            for _ in range(3):
-                fresh = feats.clone()  # a new tensor: the shared-encoder-pass patch reuses only the same one
-                t = time.perf_counter()
-                encoded = model.model.encoder(fresh).last_hidden_state
-                encoder_s.append(time.perf_counter() - t)
-            ids = torch.tensor([prompt])
-            out = model(encoder_outputs=(encoded,), decoder_input_ids=ids, use_cache=True)
-            past = out.past_key_values
-            nxt = out.logits[:, -1:].argmax(-1)
-            t = time.perf_counter()
-            for _ in range(DECODE_STEPS):
-                out = model(encoder_outputs=(encoded,), decoder_input_ids=nxt, past_key_values=past, use_cache=True)
-                past = out.past_key_values
-                nxt = out.logits[:, -1:].argmax(-1)
-            decode_s = (time.perf_counter() - t) / DECODE_STEPS
+        encoder, decode_s = torch_timings(model, torch.from_numpy(features).to(dtype))
+        encoder_s.append(encoder)
     else:
         import ctranslate2
 
@@ -195,7 +203,9 @@ def _worker(engine: str, threads: int) -> None:
         )
         steps = max(1, len(result[0].sequences_ids[0]))
         decode_s = (time.perf_counter() - t) / steps
-    peak_mb = _peak_rss_mb()
+    from bench.report import peak_rss_mb
+
+    peak_mb = peak_rss_mb()
     print(
         json.dumps(
             {

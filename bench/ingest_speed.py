@@ -24,13 +24,6 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
 
 
-def _peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -45,7 +38,7 @@ def main() -> None:
     from api.services import Services
     from api.settings import Settings
     from bench.quality.build import build_set
-    from bench.report import cpu_facts
+    from bench.report import cpu_facts, peak_rss_mb
     from ingest.media import decode_audio
     from ingest.models import OFFLINE_PACKS, prepare_offline
 
@@ -104,7 +97,7 @@ def main() -> None:
         print(f"| engine alone (transcribe) | {engine_wall:.0f} | {engine_speed:.2f} |")
         print(f"| whole ingest through the API | {ingest_wall:.0f} | {ingest_speed:.2f} |")
         print(f"| ratio | | {ingest_speed / engine_speed:.2f}x |")
-        print(f"peak RSS of the process: {_peak_rss_mb():.0f} MB")
+        print(f"peak RSS of the process: {peak_rss_mb():.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

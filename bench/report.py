@@ -25,6 +25,17 @@ REPO = Path(__file__).resolve().parent.parent
 PALETTE = ("#1d3557", "#e76f51", "#2a9d8f", "#e9c46a", "#8d99ae")
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory in MB: VmHWM, which (unlike ``ru_maxrss``) a child does not
+    inherit from the parent it was forked from."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def cpu_facts() -> str:
     """The CPU model and the flags that decide engine speed, recorded with every figure."""
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""

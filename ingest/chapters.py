@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ingest.types import Segment, Word
-from retrieval.text import ends_sentence, sentences
+from retrieval.text import ends_sentence, normalize, sentences
 
 __all__ = ["ChapterDraft", "ChapterOptions", "boundary_scores", "find_chapters", "sentence_units", "title_of"]
 
@@ -148,16 +148,12 @@ def boundary_scores(
 def title_of(units: Sequence[Segment], max_chars: int = 60) -> str:
     """The first sentence that says something, trimmed to ``max_chars`` at a word boundary (with "…")."""
     said = [s for u in units[:8] for s in (sentences(u.text.strip()) or [u.text.strip()])]
-    first = next((s for s in said if set(_words(s)) - _FILLERS), said[0] if said else "")
+    first = next((s for s in said if set(normalize(s).split()) - _FILLERS), said[0] if said else "")
     first = first.strip().rstrip(".!?;:,").strip()
     if len(first) <= max_chars:
         return first
     cut = first[: max_chars + 1].rsplit(" ", 1)[0].rstrip(",;:-")
     return f"{cut}…"
-
-
-def _words(text: str) -> list[str]:
-    return [w.strip(".,!?;:\"'()").lower() for w in text.split()]
 
 
 def find_chapters(

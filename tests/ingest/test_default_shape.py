@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.default_shape import SHAPE, _window, build_shape_model
+from bench.default_shape import SHAPE, build_shape_model, speech_window
 from ingest.whisper import TranscribeOptions, WhisperTranscriber
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ def test_a_distil_large_v3_shaped_model_transcribes_one_window_through_the_produ
     ids = {t: tokens.convert_tokens_to_ids(t) for t in ("<|yue|>", "<|transcribe|>", "<|notimestamps|>", "<|en|>")}
     assert ids == {"<|yue|>": 50358, "<|transcribe|>": 50360, "<|notimestamps|>": 50364, "<|en|>": 50259}
     assert engine._processor.feature_extractor.feature_size == SHAPE["num_mel_bins"]
-    audio = _window()
+    audio = speech_window()
     result = engine.transcribe(audio)
     assert result.language == "en"
     # seeded random weights decode the same noise every time: timestamp tokens and text tokens both come
