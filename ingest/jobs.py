@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -105,8 +106,12 @@ class JobRunner:
         """Keep the current jobs' leases alive even while one long model call blocks progress reports."""
         while not self._stop.wait(self.options.lease_s / 4):
             for job_id in list(self._current.values()):
-                if job_id is not None:
+                if job_id is None:
+                    continue
+                try:
                     self.catalog.renew_lease(job_id, self.worker_id, self.options.lease_s)
+                except sqlite3.Error:  # a busy or briefly unreadable catalog: try again next round
+                    log.warning("could not renew the lease on job %s", job_id, exc_info=True)
 
     def wake(self) -> None:
         for event in self._wake.values():

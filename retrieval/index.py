@@ -150,35 +150,49 @@ class QdrantPassageIndex:
             ) from exc
 
     def ensure_collection(self, dimension: int) -> None:
+        """Create the collection if it is missing, or check that the one there fits the embedder. Several
+        workers may start at once against one server: of those that find no collection, one creates it and
+        the others, refused, check the one it made."""
         from qdrant_client import models
 
         name = self.config.collection
         if self._call(self._client.collection_exists, name):
-            info = self._call(self._client.get_collection, name)
-            vectors = info.config.params.vectors
-            size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
-            if size != dimension:
-                raise IndexMismatchError(
-                    f"collection {name!r} holds {size}-dimensional vectors but the embedding model makes "
-                    f"{dimension}; run `moments reindex` after changing MOMENTS_EMBEDDING_MODEL"
-                )
+            self._check_dimension(dimension)
             return
-        self._call(
-            self._client.create_collection,
-            name,
-            vectors_config={
-                DENSE: models.VectorParams(
-                    size=dimension, distance=models.Distance.COSINE, on_disk=self.config.on_disk or None
-                )
-            },
-            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-            shard_number=self.config.shard_number if self._server else None,
-            replication_factor=self.config.replication_factor if self._server else None,
-            on_disk_payload=self.config.on_disk or None,
-        )
+        try:
+            self._call(
+                self._client.create_collection,
+                name,
+                vectors_config={
+                    DENSE: models.VectorParams(
+                        size=dimension, distance=models.Distance.COSINE, on_disk=self.config.on_disk or None
+                    )
+                },
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                shard_number=self.config.shard_number if self._server else None,
+                replication_factor=self.config.replication_factor if self._server else None,
+                on_disk_payload=self.config.on_disk or None,
+            )
+        except IndexUnavailableError:
+            raise
+        except Exception:
+            if not self._call(self._client.collection_exists, name):
+                raise
+            self._check_dimension(dimension)  # another worker made it a moment ago
         if self._server:
             for field in (*FILTER_FIELDS, "embed_model"):
                 self._call(self._client.create_payload_index, name, field, field_schema="keyword")
+
+    def _check_dimension(self, dimension: int) -> None:
+        name = self.config.collection
+        info = self._call(self._client.get_collection, name)
+        vectors = info.config.params.vectors
+        size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+        if size != dimension:
+            raise IndexMismatchError(
+                f"collection {name!r} holds {size}-dimensional vectors but the embedding model makes "
+                f"{dimension}; run `moments reindex` after changing MOMENTS_EMBEDDING_MODEL"
+            )
 
     def upsert(
         self, passages: Sequence[Passage], dense: np.ndarray, sparse: Sequence[SparseVector], embed_model: str

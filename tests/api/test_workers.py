@@ -74,7 +74,8 @@ def test_workers_share_the_queue_and_take_over_a_dead_workers_job(
     try:
         _wait_all(catalog, ids)
         jobs = [catalog.get_job(i) for i in ids]
-        assert all(j is not None and j.status == "done" and j.attempts == 1 for j in jobs), jobs
+        summary = [(j.status, j.attempts, j.worker, j.error) for j in jobs if j is not None]
+        assert all(j is not None and j.status == "done" and j.attempts == 1 for j in jobs), summary
         assert len({j.worker for j in jobs if j is not None}) >= 2  # the work was shared
 
         # A long job; its worker is killed mid-way and another one finishes it.

@@ -3,6 +3,7 @@ Qdrant server (congruence: the same queries give the same moments in the same or
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,6 +138,31 @@ def test_server_collection_uses_the_configured_layout(
     assert set(info.payload_schema) == {"media_id", "kind", "language", "embed_model"}  # the filtered fields
     idx.drop()
     idx.close()
+
+
+def test_workers_starting_together_all_get_the_one_collection(qdrant_server: QdrantProcess) -> None:
+    """Several workers that find no collection at once: one creates it, none fails (a job lost to this
+    race used to end "failed")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qdrant_client import QdrantClient
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    indexes = [QdrantPassageIndex(IndexConfig(url=qdrant_server.url, collection=name)) for _ in range(6)]
+    barrier = threading.Barrier(len(indexes))
+
+    def start(idx: QdrantPassageIndex) -> None:
+        barrier.wait()
+        idx.ensure_collection(384)
+
+    with ThreadPoolExecutor(len(indexes)) as pool:
+        list(pool.map(start, indexes))  # re-raises the first failure
+    client = QdrantClient(url=qdrant_server.url)
+    assert client.get_collection(name).config.params.vectors["dense"].size == 384  # type: ignore[index]
+    client.close()
+    indexes[0].drop()
+    for idx in indexes:
+        idx.close()
 
 
 def test_points_written_with_a_collection_tag_still_read(
