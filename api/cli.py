@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rich.table import Table
 
 from api.backend import Backend, RemoteError, connect
-from api.schemas import ChapterPublic
+from api.schemas import ChapterPublic, SpeakerPublic
 from api.services import Services, index_config
 from api.settings import Settings
 from ingest.errors import IngestError
@@ -158,6 +158,9 @@ def search(
     mode: Annotated[str, typer.Option(help="hybrid, semantic or keyword.")] = "hybrid",
     media_id: Annotated[str | None, typer.Option("--media-id")] = None,
     kind: Annotated[str | None, typer.Option(help="audio or video.")] = None,
+    speaker: Annotated[
+        str | None, typer.Option(help="Only what this speaker said: a display name or a label (SPEAKER_1).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The /api/search response shape.")] = False,
 ) -> None:
     """Find the moments where something was said."""
@@ -166,11 +169,15 @@ def search(
         fail(f"unknown mode {mode!r}; use hybrid, semantic or keyword", 2)
     mode_t: SearchMode = mode  # type: ignore[assignment]
     target = backend(svc)
-    result = guarded(lambda: target.search(query, limit=limit, mode=mode_t, media_id=media_id, kind=kind))
+    result = guarded(
+        lambda: target.search(query, limit=limit, mode=mode_t, media_id=media_id, kind=kind, speaker=speaker)
+    )
     target.close()
     if as_json:
         sys.stdout.write(result.model_dump_json(exclude_none=True) + "\n")
         return
+    if result.speakers:
+        out.print(f"[dim]What {escape(' and '.join(result.speakers))} said:[/]")
     if not result.results:
         out.print("No moments found.")
         return
@@ -185,7 +192,8 @@ def search(
             f"[bold]{escape(m.title)}[/] [dim]({escape(m.filename)}, {m.media_id})[/]  [cyan]{span}[/]  "
             f"[dim]score {m.score:.3f}[/]"
         )
-        out.print(f"   {rendered}", highlight=False)
+        who = f"[magenta]{escape(m.speaker)}:[/] " if m.speaker else ""
+        out.print(f"   {who}{rendered}", highlight=False)
         if m.chapter is not None:
             story = f" · from the story's start; the sentence is at {_clock(m.match.start)}" if m.match else ""
             out.print(f"   [dim]in: {escape(m.chapter.title)}{story}[/]")
@@ -208,10 +216,52 @@ def transcript(
         fail(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", 2)
     svc = services()
     segments = guarded(lambda: svc.catalog.get_segments(media_id))
+    speakers = svc.catalog.get_speakers(media_id)
     if fmt == "json":
-        sys.stdout.write(json.dumps({"segments": segments_as_dicts(segments)}, ensure_ascii=False) + "\n")
+        body: dict[str, object] = {"segments": segments_as_dicts(segments)}
+        if speakers:
+            body["speakers"] = [SpeakerPublic.of(s).model_dump() for s in speakers]
+        sys.stdout.write(json.dumps(body, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(render_transcript(segments, fmt, word_times=words))
+        names = {s.label: s.display for s in speakers}
+        sys.stdout.write(render_transcript(segments, fmt, word_times=words, speakers=names))
+
+
+@app.command()
+def speakers(
+    media_id: Annotated[str, typer.Argument()],
+    name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name", "-n", help="Give a speaker a display name: SPEAKER_1=Alice (repeatable; SPEAKER_1= clears)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The /api/media/{id}/speakers response shape.")] = False,
+) -> None:
+    """List who speaks in a media item (and for how long), or name them; search then finds the names."""
+    svc = services()
+    found = guarded(lambda: svc.catalog.get_speakers(media_id))
+    if name:
+        names: dict[str, str | None] = {}
+        for pair in name:
+            label, sep, value = pair.partition("=")
+            if not sep:
+                fail(f"--name wants SPEAKER_N=Name, not {pair!r}", 2)
+            names[label.strip().upper()] = " ".join(value.split()) or None
+        found = guarded(lambda: svc.catalog.rename_speakers(media_id, names))
+    if as_json:
+        rows = [SpeakerPublic.of(s).model_dump() for s in found]
+        sys.stdout.write(json.dumps({"media_id": media_id, "speakers": rows}, ensure_ascii=False) + "\n")
+    elif not found:
+        out.print("No speakers (found at ingest with MOMENTS_SPEAKERS=true; none in a file without speech).")
+    else:
+        for sp in found:
+            shown = f"{escape(sp.name)} [dim]({sp.label})[/]" if sp.name else sp.label
+            out.print(
+                f"{shown}  [cyan]{_clock(sp.speaking_s)}[/] spoken in {sp.segments} segments, first at "
+                f"{_clock(sp.first_s)}",
+                highlight=False,
+            )
 
 
 @app.command()

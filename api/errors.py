@@ -27,6 +27,7 @@ from ingest.errors import (
     SourceRefusedError,
     UnknownJobError,
     UnknownMediaError,
+    UnknownSpeakerError,
     UnsupportedMediaError,
     UrlRefusedError,
     WorkAbandonedError,
@@ -49,6 +50,7 @@ log = logging.getLogger("moments.api")
 STATUS: list[tuple[type[Exception], int, str]] = [
     (UnknownMediaError, 404, "not_found"),
     (UnknownJobError, 404, "not_found"),
+    (UnknownSpeakerError, 422, "unknown_speaker"),
     (JobFinishedError, 409, "job_finished"),
     (CatalogError, 409, "catalog_conflict"),
     (UnsupportedMediaError, 415, "unsupported_media"),

@@ -8,7 +8,7 @@ from typing import Literal, cast
 from pydantic import BaseModel, Field
 
 from ingest.catalog import JobRecord, MediaRecord
-from ingest.types import Segment
+from ingest.types import Segment, Speaker
 from retrieval.search import SearchResult
 from retrieval.types import Chapter, Moment
 
@@ -24,6 +24,8 @@ __all__ = [
     "MomentPublic",
     "SearchResponse",
     "SegmentPublic",
+    "SpeakerPublic",
+    "SpeakersPublic",
     "TranscriptPublic",
     "WordPublic",
     "watch_url",
@@ -64,6 +66,12 @@ class MomentPublic(BaseModel):
         description="The sentence that matched, when the moment opens at its story's start instead (a query "
         "about the story as a whole); absent when the moment opens on the sentence itself.",
     )
+    speaker: str | None = Field(
+        default=None,
+        description="Who speaks the moment: the speaker's display name, or its label (SPEAKER_1 ...) until it "
+        "is given one; absent where speakers are not known",
+    )
+    speaker_id: str | None = Field(default=None, description="The speaker's label (SPEAKER_1 ...), where known")
     url: str = Field(description="/watch/<media_id>?t=<start seconds>")
 
     @classmethod
@@ -84,6 +92,8 @@ class MomentPublic(BaseModel):
             if m.chapter is None
             else ChapterRefPublic(id=m.chapter.index, title=m.chapter.title, start=m.chapter.start),
             match=None if m.match is None else MatchPublic(start=m.match[0], end=m.match[1]),
+            speaker=m.speaker_name or m.speaker,
+            speaker_id=m.speaker,
             url=watch_url(m.media_id, m.start),
         )
 
@@ -100,11 +110,21 @@ class SearchResponse(BaseModel):
     query: str
     took_ms: float
     results: list[MomentPublic]
+    speakers: list[str] | None = Field(
+        default=None,
+        description='The speakers the query named ("what did Alice say about ..."): the results are what they '
+        "said; absent when the query names no speaker",
+    )
 
     @classmethod
     def of(cls, result: SearchResult) -> SearchResponse:
         """The ``/api/search`` response for a search result."""
-        return cls(query=result.query, took_ms=result.took_ms, results=[MomentPublic.of(m) for m in result.moments])
+        return cls(
+            query=result.query,
+            took_ms=result.took_ms,
+            results=[MomentPublic.of(m) for m in result.moments],
+            speakers=list(result.speakers) or None,
+        )
 
 
 class MediaPublic(BaseModel):
@@ -200,18 +220,41 @@ class SegmentPublic(BaseModel):
     words: list[WordPublic] | None = Field(
         default=None, description="Each word with its time, where the media was transcribed with word timing"
     )
+    speaker: str | None = Field(
+        default=None, description="The label of who speaks (SPEAKER_1 ...; names are in `speakers`), where known"
+    )
 
     @classmethod
     def of(cls, segment: Segment) -> SegmentPublic:
         words = [
             WordPublic(start=w.start_s, end=w.end_s, word=w.text, probability=w.probability) for w in segment.words
         ]
-        return cls(start=segment.start_s, end=segment.end_s, text=segment.text, words=words or None)
+        return cls(
+            start=segment.start_s, end=segment.end_s, text=segment.text, words=words or None, speaker=segment.speaker
+        )
+
+
+class SpeakerPublic(BaseModel):
+    id: str = Field(description="The speaker's label in its media item: SPEAKER_1, SPEAKER_2 ... in order of voice")
+    name: str | None = Field(description="The display name given with PATCH /api/media/{id}/speakers; null until then")
+    speaking_s: float = Field(description="Seconds of the transcript this speaker speaks")
+    segments: int
+    first_s: float = Field(description="Where the speaker is first heard (seconds)")
+
+    @classmethod
+    def of(cls, s: Speaker) -> SpeakerPublic:
+        return cls(id=s.label, name=s.name, speaking_s=s.speaking_s, segments=s.segments, first_s=s.first_s)
+
+
+class SpeakersPublic(BaseModel):
+    media_id: str
+    speakers: list[SpeakerPublic]
 
 
 class TranscriptPublic(BaseModel):
     media_id: str
     segments: list[SegmentPublic]
+    speakers: list[SpeakerPublic] | None = Field(default=None, description="Who speaks, where speakers are known")
 
 
 class ChapterPublic(BaseModel):

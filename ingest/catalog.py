@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ingest.errors import JobFinishedError, UnknownJobError, UnknownMediaError
-from ingest.types import MediaKind, Segment, Word
+from ingest.errors import JobFinishedError, UnknownJobError, UnknownMediaError, UnknownSpeakerError
+from ingest.types import MediaKind, Segment, Speaker, Word
 from retrieval.types import Chapter
 
 __all__ = ["Catalog", "JobRecord", "MediaRecord", "SourceKind"]
@@ -47,7 +47,14 @@ CREATE TABLE IF NOT EXISTS segments (
     end_s    REAL NOT NULL,
     text     TEXT NOT NULL,
     words    TEXT,
+    speaker  TEXT,
     PRIMARY KEY (media_id, idx)
+);
+CREATE TABLE IF NOT EXISTS speakers (
+    media_id TEXT NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+    label    TEXT NOT NULL,
+    name     TEXT,
+    PRIMARY KEY (media_id, label)
 );
 CREATE TABLE IF NOT EXISTS chapters (
     media_id TEXT NOT NULL REFERENCES media(id) ON DELETE CASCADE,
@@ -189,9 +196,11 @@ class Catalog:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
             if "source_kind" not in have:
                 db.execute(_GUESS_SOURCE_KIND)
-            # Word times came later; segments stored before have none (NULL).
-            if "words" not in {r[1] for r in db.execute("PRAGMA table_info(segments)")}:
-                db.execute("ALTER TABLE segments ADD COLUMN words TEXT")
+            # Word times and speakers came later; segments stored before have none (NULL).
+            segment_columns = {r[1] for r in db.execute("PRAGMA table_info(segments)")}
+            for column in ("words", "speaker"):
+                if column not in segment_columns:
+                    db.execute(f"ALTER TABLE segments ADD COLUMN {column} TEXT")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -227,9 +236,15 @@ class Catalog:
                 ),
             )
             db.executemany(
-                "INSERT INTO segments (media_id, idx, start_s, end_s, text, words) VALUES (?, ?, ?, ?, ?, ?)",
-                [(record.id, i, s.start_s, s.end_s, s.text, _words_json(s.words)) for i, s in enumerate(segments)],
+                "INSERT INTO segments (media_id, idx, start_s, end_s, text, words, speaker) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (record.id, i, s.start_s, s.end_s, s.text, _words_json(s.words), s.speaker)
+                    for i, s in enumerate(segments)
+                ],
             )
+            labels = dict.fromkeys(s.speaker for s in segments if s.speaker)
+            db.executemany("INSERT INTO speakers (media_id, label) VALUES (?, ?)", [(record.id, x) for x in labels])
             self._insert_chapters(db, record.id, chapters)
 
     @staticmethod
@@ -299,9 +314,77 @@ class Catalog:
         self.get_media(media_id)
         with self._connect() as db:
             rows = db.execute(
-                "SELECT start_s, end_s, text, words FROM segments WHERE media_id = ? ORDER BY idx", (media_id,)
+                "SELECT start_s, end_s, text, words, speaker FROM segments WHERE media_id = ? ORDER BY idx",
+                (media_id,),
             ).fetchall()
-        return [Segment(start, end, text, _words_of(words)) for start, end, text, words in rows]
+        return [Segment(start, end, text, _words_of(words), speaker) for start, end, text, words, speaker in rows]
+
+    # speakers --------------------------------------------------------------------------------------
+    def get_speakers(self, media_id: str) -> list[Speaker]:
+        """A media item's voices in order of first appearance, with their display names and speaking time;
+        empty when speakers were not found (turned off, no speech, or ingested before they existed)."""
+        self.get_media(media_id)
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT sp.label, sp.name, COALESCE(SUM(sg.end_s - sg.start_s), 0), COUNT(sg.idx), "
+                "COALESCE(MIN(sg.start_s), 0) FROM speakers sp LEFT JOIN segments sg "
+                "ON sg.media_id = sp.media_id AND sg.speaker = sp.label WHERE sp.media_id = ? "
+                "GROUP BY sp.label ORDER BY MIN(sg.start_s), sp.label",
+                (media_id,),
+            ).fetchall()
+        return [
+            Speaker(media_id, label, name, round(float(t), 3), int(n), float(first))
+            for label, name, t, n, first in rows
+        ]
+
+    def rename_speakers(self, media_id: str, names: dict[str, str | None]) -> list[Speaker]:
+        """Set display names (``{"SPEAKER_1": "Alice"}``; None or "" clears one). All or nothing: a label the
+        media does not have raises UnknownSpeakerError and changes nothing."""
+        known = {s.label for s in self.get_speakers(media_id)}
+        unknown = sorted(set(names) - known)
+        if unknown:
+            have = ", ".join(sorted(known)) or "none"
+            raise UnknownSpeakerError(f"media {media_id!r} has no speaker {', '.join(unknown)} (it has: {have})")
+        with self._connect() as db:
+            db.executemany(
+                "UPDATE speakers SET name = ? WHERE media_id = ? AND label = ?",
+                [((name or "").strip() or None, media_id, label) for label, name in names.items()],
+            )
+        return self.get_speakers(media_id)
+
+    def speaker_names(self, media_ids: Sequence[str] | None = None) -> dict[tuple[str, str], str]:
+        """``(media_id, label) -> name`` of every named speaker (of ``media_ids``, or of the whole library)."""
+        with self._connect() as db:
+            if media_ids is None:
+                rows = db.execute("SELECT media_id, label, name FROM speakers WHERE name IS NOT NULL").fetchall()
+            else:
+                ids = list(dict.fromkeys(media_ids))
+                if not ids:
+                    return {}
+                rows = db.execute(
+                    "SELECT media_id, label, name FROM speakers WHERE name IS NOT NULL "
+                    f"AND media_id IN ({', '.join('?' * len(ids))})",
+                    ids,
+                ).fetchall()
+        return {(m, label): name for m, label, name in rows}
+
+    def speakers_called(self, who: str) -> list[tuple[str, str]]:
+        """``(media_id, label)`` of every speaker whose display name is ``who`` (any case), or whose label is
+        (``SPEAKER_2`` names the second voice of every media that has one); ``<media_id>/<label>`` names one."""
+        media_id, sep, label = who.strip().rpartition("/")
+        if sep:
+            with self._connect() as db:
+                row = db.execute(
+                    "SELECT media_id, label FROM speakers WHERE media_id = ? AND label = upper(?)", (media_id, label)
+                ).fetchone()
+            return [(row[0], row[1])] if row else []
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT media_id, label FROM speakers WHERE lower(name) = lower(?) OR label = upper(?) "
+                "ORDER BY media_id, label",
+                (who.strip(), who.strip()),
+            ).fetchall()
+        return [(m, label) for m, label in rows]
 
     def count_media(self) -> int:
         with self._connect() as db:

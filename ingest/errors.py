@@ -40,6 +40,7 @@ __all__ = [
     "SourceRefusedError",
     "UnknownJobError",
     "UnknownMediaError",
+    "UnknownSpeakerError",
     "UnsupportedMediaError",
     "UrlRefusedError",
     "WorkAbandonedError",
@@ -96,6 +97,10 @@ class CatalogError(IngestError):
 
 class UnknownMediaError(CatalogError):
     """No media with that id."""
+
+
+class UnknownSpeakerError(CatalogError):
+    """A speaker label that the media item does not have."""
 
 
 class UnknownJobError(CatalogError):

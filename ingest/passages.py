@@ -45,6 +45,7 @@ class PassageDraft:
     segment_offsets: tuple[int, ...]
     word_starts: tuple[float, ...] = ()  # the start of each word whose place in ``text`` is known ...
     word_offsets: tuple[int, ...] = ()  # ... and where it begins there (ascending)
+    segment_speakers: tuple[str | None, ...] = ()  # each segment's speaker label; empty when none has one
 
 
 def word_places(segment: Segment) -> list[tuple[int, float]]:
@@ -84,6 +85,7 @@ def _draft(index: int, first: int, segments: Sequence[Segment]) -> PassageDraft:
         segment_offsets=tuple(offsets),
         word_starts=tuple(word_starts),
         word_offsets=tuple(word_offsets),
+        segment_speakers=tuple(s.speaker for s in segments) if any(s.speaker for s in segments) else (),
     )
 
 

@@ -80,13 +80,19 @@ class Transcriber(Protocol):
 
 
 class SegmentStage(Protocol):
-    """A step between transcription and indexing (word alignment, speakers ...), run on every batch.
+    """A step between transcription and indexing (speakers ...), run on every batch.
 
-    It gets the batch's segments and the whole file's audio and returns the segments to index; stages run
-    in the order they are configured, each on the output of the one before.
+    :meth:`start` sees the whole file's audio once, before the first batch is transcribed (a stage that needs
+    the whole file, like finding the speakers, does its work there, reporting 0..1 progress); ``share`` is
+    the part of the ingest's progress bar that takes (0 for none). :meth:`process` gets each batch's
+    segments and returns the segments to index; stages run in the order they are configured, each on the
+    output of the one before.
     """
 
     name: str
+    share: float
+
+    def start(self, audio: np.ndarray, on_progress: Callable[[float], None]) -> None: ...
 
     def process(self, segments: Sequence[Segment], audio: np.ndarray) -> list[Segment]: ...
 
@@ -145,9 +151,24 @@ def media_id_for(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()[:16]
 
 
-def overall_progress(stage: Stage, fraction: float) -> float:
-    lo, hi = STAGE_SPANS[stage]
+def overall_progress(stage: str, fraction: float, spans: dict[str, tuple[float, float]] = STAGE_SPANS) -> float:
+    lo, hi = spans[stage]
     return lo + (hi - lo) * min(1.0, max(0.0, fraction))
+
+
+def stage_spans(stages: Sequence[SegmentStage]) -> dict[str, tuple[float, float]]:
+    """The progress bar's spans: the stages that work on the whole file before transcription take their
+    ``share`` of the transcription's span, in order."""
+    spans = dict(STAGE_SPANS)
+    lo, hi = STAGE_SPANS["transcribe"]
+    at = lo
+    for stage in stages:
+        if stage.share > 0:
+            width = (hi - lo) * stage.share
+            spans[stage.name] = (at, at + width)
+            at += width
+    spans["transcribe"] = (at, hi)
+    return spans
 
 
 def to_passages(drafts: Sequence[PassageDraft], media: MediaRecord, segment_vectors: np.ndarray) -> list[Passage]:
@@ -163,6 +184,7 @@ def to_passages(drafts: Sequence[PassageDraft], media: MediaRecord, segment_vect
             segment_offsets=d.segment_offsets,
             word_starts=d.word_starts,
             word_offsets=d.word_offsets,
+            segment_speakers=d.segment_speakers,
             title=media.title,
             filename=media.filename,
             kind=media.kind,
@@ -283,6 +305,7 @@ class Ingestor:
         self.index = index
         self.options = options
         self.stages = tuple(stages)
+        self._spans = stage_spans(self.stages)
         self._index_ready = False
 
     def ingest_file(
@@ -338,11 +361,13 @@ class Ingestor:
         # Whatever an earlier, interrupted run of this file indexed goes first: the catalog does not know it.
         self.index.delete_media(media_id)
         try:
+            for stage in self.stages:
+                self._start_stage(stage, audio, control)
             speech, batches = self.transcriber.stream(audio)
             writer = PassageWriter(
                 self.embedder, self.index, replace(record, language=speech.language), self.options.passages
             )
-            control.report("transcribe", overall_progress("transcribe", 0.0))
+            control.report("transcribe", self._progress("transcribe", 0.0))
             for batch in batches:
                 segments: Sequence[Segment] = batch.segments
                 for stage in self.stages:
@@ -350,7 +375,7 @@ class Ingestor:
                 # Passages are indexed as the transcript grows, so a long file becomes searchable early; the
                 # progress reported next includes what is searchable.
                 writer.add(segments)
-                control.report("transcribe", overall_progress("transcribe", batch.fraction))
+                control.report("transcribe", self._progress("transcribe", batch.fraction))
                 stop_if_asked(control)
             control.report("index", overall_progress("index", 0.0))
             writer.finish(on_progress=lambda f: control.report("index", overall_progress("index", 0.9 * f)))
@@ -363,6 +388,17 @@ class Ingestor:
             raise
         control.report("done", 1.0)
         return IngestResult(media_id, "added", record.title, record.duration_s, len(writer.segments), writer.indexed)
+
+    def _progress(self, stage: str, fraction: float) -> float:
+        return overall_progress(stage, fraction, self._spans)
+
+    def _start_stage(self, stage: SegmentStage, audio: np.ndarray, control: IngestControl) -> None:
+        if stage.share <= 0:
+            stage.start(audio, lambda _f: None)
+            return
+        control.report(stage.name, self._progress(stage.name, 0.0))
+        stage.start(audio, lambda f: control.report(stage.name, self._progress(stage.name, f)))
+        stop_if_asked(control)
 
     def _prepare_index(self) -> None:
         """Create the collection if needed, and refuse an index built with another embedding model (checked once)."""

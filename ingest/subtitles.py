@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ingest.types import Segment
@@ -22,12 +22,26 @@ def format_timestamp(seconds: float, *, decimal: str = ".", always_hours: bool =
     return f"{head}{m:02d}:{s:02d}{decimal}{ms:03d}"
 
 
-def _srt(segments: Sequence[Segment]) -> str:
+def _srt(segments: Sequence[Segment], speakers: Mapping[str, str]) -> str:
+    """SubRip cues; a cue whose speaker is known starts with their name (``Alice: ...``)."""
     blocks = [
-        f"{i}\n{format_timestamp(s.start_s, decimal=',')} --> {format_timestamp(s.end_s, decimal=',')}\n{s.text}\n"
+        f"{i}\n{format_timestamp(s.start_s, decimal=',')} --> {format_timestamp(s.end_s, decimal=',')}\n"
+        f"{_said_by(s, speakers)}{s.text}\n"
         for i, s in enumerate(segments, 1)
     ]
     return "\n".join(blocks)
+
+
+def _said_by(segment: Segment, speakers: Mapping[str, str]) -> str:
+    return f"{speakers.get(segment.speaker, segment.speaker)}: " if segment.speaker else ""
+
+
+def _voice(segment: Segment, speakers: Mapping[str, str]) -> str:
+    """A WebVTT voice tag (``<v Alice>``) for a segment whose speaker is known."""
+    if not segment.speaker:
+        return ""
+    name = speakers.get(segment.speaker, segment.speaker)
+    return f"<v {_cue_text(name).replace(chr(10), ' ')}>"
 
 
 def _cue_text(text: str) -> str:
@@ -57,10 +71,10 @@ def _timed_words(segment: Segment) -> str:
     return "".join(parts)
 
 
-def _vtt(segments: Sequence[Segment], *, word_times: bool) -> str:
+def _vtt(segments: Sequence[Segment], *, word_times: bool, speakers: Mapping[str, str]) -> str:
     blocks = [
         f"{format_timestamp(s.start_s)} --> {format_timestamp(s.end_s)}\n"
-        f"{_timed_words(s) if word_times and s.words else _cue_text(s.text)}\n"
+        f"{_voice(s, speakers)}{_timed_words(s) if word_times and s.words else _cue_text(s.text)}\n"
         for s in segments
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
@@ -79,18 +93,32 @@ def chapters_vtt(chapters: Sequence[Chapter]) -> str:
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
-def render_transcript(segments: Sequence[Segment], fmt: str, *, word_times: bool = False) -> str:
+def _txt(segments: Sequence[Segment], speakers: Mapping[str, str]) -> str:
+    """One line per segment; where the speaker changes, the line starts with the new speaker's name."""
+    lines, last = [], None
+    for s in segments:
+        lines.append(f"{_said_by(s, speakers) if s.speaker != last else ''}{s.text}")
+        last = s.speaker
+    return "\n".join(lines) + ("\n" if segments else "")
+
+
+def render_transcript(
+    segments: Sequence[Segment], fmt: str, *, word_times: bool = False, speakers: Mapping[str, str] | None = None
+) -> str:
     """Render as ``srt``, ``vtt`` or ``txt`` (JSON is the API's job: see ``segments_as_dicts``).
 
     Cues are segments; ``word_times`` adds each word's time inside the WebVTT cues (karaoke style) where
-    the segments have words.
+    the segments have words. Segments with a speaker carry it: a voice tag (``<v Alice>``) in WebVTT, a
+    ``Alice:`` prefix in SRT and, where the speaker changes, in text. ``speakers`` maps labels to display
+    names (a label without one is shown as itself).
     """
+    names = speakers or {}
     if fmt == "srt":
-        return _srt(segments)
+        return _srt(segments, names)
     if fmt == "vtt":
-        return _vtt(segments, word_times=word_times)
+        return _vtt(segments, word_times=word_times, speakers=names)
     if fmt == "txt":
-        return "\n".join(s.text for s in segments) + ("\n" if segments else "")
+        return _txt(segments, names)
     raise ValueError(f"unknown transcript format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
@@ -99,6 +127,8 @@ def segments_as_dicts(segments: Sequence[Segment]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for s in segments:
         row: dict[str, Any] = {"start": s.start_s, "end": s.end_s, "text": s.text}
+        if s.speaker:
+            row["speaker"] = s.speaker
         if s.words:
             row["words"] = [
                 {"start": w.start_s, "end": w.end_s, "word": w.text, "probability": w.probability} for w in s.words

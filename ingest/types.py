@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MediaInfo", "MediaKind", "Segment", "SpeechWindow", "Transcript", "Word"]
+__all__ = ["MediaInfo", "MediaKind", "Segment", "Speaker", "SpeakerTurn", "SpeechWindow", "Transcript", "Word"]
 
 MediaKind = Literal["audio", "video"]
 
@@ -28,13 +28,41 @@ class Segment:
     """One transcript segment, in seconds from the start of the media.
 
     ``words`` are its words in order, each inside the segment, when word timing was on; empty otherwise
-    (and for media transcribed before words existed).
+    (and for media transcribed before words existed). ``speaker`` is the label of who speaks it
+    (``SPEAKER_1`` ...) when speakers were found; None otherwise.
     """
 
     start_s: float
     end_s: float
     text: str
     words: tuple[Word, ...] = ()
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """A stretch of one speaker's voice, in seconds; ``speaker`` numbers the voices of one file from 0."""
+
+    start_s: float
+    end_s: float
+    speaker: int
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One voice of a media item: its label (``SPEAKER_1`` ...), the display name a user gave it (None until
+    then), how long it speaks in the transcript and in how many segments, and when it is first heard."""
+
+    media_id: str
+    label: str
+    name: str | None
+    speaking_s: float
+    segments: int
+    first_s: float
+
+    @property
+    def display(self) -> str:
+        return self.name or self.label
 
 
 @dataclass(frozen=True)

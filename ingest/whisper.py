@@ -35,7 +35,7 @@ from ingest.windows import clean_segments, plan_windows
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SegmentBatch", "TranscribeOptions", "Transcript", "TranscriptionInfo", "WhisperTranscriber"]
+__all__ = ["SegmentBatch", "TranscribeOptions", "Transcript", "TranscriptionInfo", "WhisperTranscriber", "pick_dtype"]
 
 log = logging.getLogger("moments.whisper")
 
@@ -97,7 +97,7 @@ def _pick_device(name: str) -> str:
     return name
 
 
-def _pick_dtype(name: str, device: str) -> torch.dtype:
+def pick_dtype(name: str, device: str) -> torch.dtype:
     import torch
 
     if name == "auto":
@@ -194,7 +194,7 @@ class WhisperTranscriber:
             from ingest import whisper_patches
 
             self._device = _pick_device(self.options.device)
-            self._dtype = _pick_dtype(self.options.dtype, self._device)
+            self._dtype = pick_dtype(self.options.dtype, self._device)
             source = resolve_whisper_model(self.options.model, allow_download=self.options.allow_download)
             with self._model_call():
                 try:

@@ -34,7 +34,7 @@ from typing import IO, Any
 import numpy as np
 
 from retrieval.errors import IndexLockedError, IndexMismatchError, QueryError
-from retrieval.points import DENSE, FILTER_FIELDS, SPARSE, StoredPoint, passage_of, payload_of, point_id
+from retrieval.points import DENSE, FILTER_FIELDS, SPARSE, SPEAKERS, StoredPoint, passage_of, payload_of, point_id
 from retrieval.sparse import SparseVector
 from retrieval.types import Hit, Passage, SearchFilters, SearchMode
 
@@ -125,7 +125,7 @@ class EdgePassageIndex:
             optimizers=EdgeOptimizersConfig(indexing_threshold=_NEVER_INDEX),
         )
         shard = EdgeShard.create(str(self.path), config)
-        for field in (*FILTER_FIELDS, "embed_model"):
+        for field in (*FILTER_FIELDS, SPEAKERS, "embed_model"):
             shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
         shard.flush()
         # The stamp comes last: a folder without it is an unfinished creation, removed on the next try.
@@ -242,13 +242,15 @@ class EdgePassageIndex:
 
     @staticmethod
     def _filter(filters: SearchFilters) -> Any:
-        from qdrant_edge import FieldCondition, Filter, MatchValue
+        from qdrant_edge import FieldCondition, Filter, MatchAny, MatchValue
 
         must: list[Any] = [
             FieldCondition(key=field, match=MatchValue(value=value))
             for field in FILTER_FIELDS
             if (value := getattr(filters, field))
         ]
+        if filters.speakers:
+            must.append(FieldCondition(key=SPEAKERS, match=MatchAny(any=list(filters.speakers))))
         return Filter(must=must) if must else None
 
     def search(

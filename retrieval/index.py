@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from retrieval.errors import IndexLockedError, IndexMismatchError, IndexUnavailableError, QueryError
-from retrieval.points import DENSE, FILTER_FIELDS, SPARSE, StoredPoint, passage_of, payload_of, point_id
+from retrieval.points import DENSE, FILTER_FIELDS, SPARSE, SPEAKERS, StoredPoint, passage_of, payload_of, point_id
 from retrieval.sparse import SparseVector
 from retrieval.types import Hit, Passage, SearchFilters, SearchMode
 
@@ -180,7 +180,7 @@ class QdrantPassageIndex:
                 raise
             self._check_dimension(dimension)  # another worker made it a moment ago
         if self._server:
-            for field in (*FILTER_FIELDS, "embed_model"):
+            for field in (*FILTER_FIELDS, SPEAKERS, "embed_model"):
                 self._call(self._client.create_payload_index, name, field, field_schema="keyword")
 
     def _check_dimension(self, dimension: int) -> None:
@@ -291,6 +291,8 @@ class QdrantPassageIndex:
             value = getattr(filters, field)
             if value:
                 must.append(models.FieldCondition(key=field, match=models.MatchValue(value=value)))
+        if filters.speakers:
+            must.append(models.FieldCondition(key=SPEAKERS, match=models.MatchAny(any=list(filters.speakers))))
         return models.Filter(must=must) if must else None
 
     def search(

@@ -17,6 +17,7 @@ __all__ = [
     "FILTER_FIELDS",
     "PIPELINE_VERSION",
     "SPARSE",
+    "SPEAKERS",
     "StoredPoint",
     "passage_of",
     "payload_of",
@@ -30,6 +31,7 @@ _NAMESPACE = uuid.UUID("6f1c5a52-3f0e-4d8e-9a53-8d1f4a0b7c11")
 # Payload keys that SearchFilters match, indexed on a server. Points written by earlier versions may also
 # carry a "collection" key (a per-media tag that nothing ever set); reading ignores it.
 FILTER_FIELDS = ("media_id", "kind", "language")
+SPEAKERS = "speakers"  # the passage's speaker keys (``<media_id>/<label>``), matched by SearchFilters.speakers
 
 
 def point_id(media_id: str, index: int, version: str = PIPELINE_VERSION) -> str:
@@ -56,6 +58,8 @@ def payload_of(p: Passage, embed_model: str) -> dict[str, Any]:
         "seg_vecs": _encode_vectors(p.segment_vectors),
         "word_starts": list(p.word_starts),
         "word_offsets": list(p.word_offsets),
+        "seg_speakers": list(p.segment_speakers),
+        SPEAKERS: p.speaker_keys(),
     }
 
 
@@ -91,6 +95,7 @@ def passage_of(payload: dict[str, Any]) -> Passage:
         segment_vectors=_decode_vectors(payload.get("seg_vecs"), len(payload["seg_starts"])),
         word_starts=tuple(payload.get("word_starts") or ()),
         word_offsets=tuple(payload.get("word_offsets") or ()),
+        segment_speakers=tuple(payload.get("seg_speakers") or ()),
     )
 
 

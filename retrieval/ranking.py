@@ -200,6 +200,10 @@ def highlight_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     return merged
 
 
+def _speaker_label(segment: SegmentT) -> str | None:
+    return segment.speaker if isinstance(segment, SegmentText) else None
+
+
 def _word_places(segment: SegmentT) -> tuple[tuple[int, float], ...]:
     return segment[3] if isinstance(segment, SegmentText) else ()
 
@@ -334,6 +338,7 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
         text=text,
         highlights=highlights,
         highlight_starts=[round(t, 2) for t in highlight_starts],
+        speaker=_speaker_label(segments[best]),
     )
 
 

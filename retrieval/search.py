@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -29,9 +29,19 @@ from retrieval.ranking import (
     select_clusters,
 )
 from retrieval.sparse import query_vector
-from retrieval.types import Chapter, Moment, SearchFilters, SearchMode
+from retrieval.text import normalize
+from retrieval.types import Chapter, Moment, SearchFilters, SearchMode, speaker_key
 
-__all__ = ["MAX_LIMIT", "MAX_QUERY_CHARS", "ChapterSource", "SearchOptions", "SearchResult", "Searcher"]
+__all__ = [
+    "MAX_LIMIT",
+    "MAX_QUERY_CHARS",
+    "ChapterSource",
+    "SearchOptions",
+    "SearchResult",
+    "Searcher",
+    "SpeakerSource",
+    "names_in_query",
+]
 
 MODES: tuple[SearchMode, ...] = ("hybrid", "semantic", "keyword")
 # The bounds of a request, here once: the API declares them in its OpenAPI schema, the Searcher refuses
@@ -61,13 +71,49 @@ class ChapterSource(Protocol):
     def chapters_of(self, media_ids: Sequence[str]) -> dict[str, list[Chapter]]: ...
 
 
+class SpeakerSource(Protocol):
+    """Who the speakers are (the catalog): display names by media and label, and the speakers one name or
+    label stands for."""
+
+    def speaker_names(self, media_ids: Sequence[str] | None = None) -> dict[tuple[str, str], str]: ...
+
+    def speakers_called(self, who: str) -> list[tuple[str, str]]: ...
+
+
 @dataclass(frozen=True)
 class SearchResult:
-    """The moments answering a query, best first, and how long the search took."""
+    """The moments answering a query, best first, and how long the search took. ``speakers``: the names of
+    the speakers the query was narrowed to because it named them ("what did Alice say about ..."), if any."""
 
     query: str
     took_ms: float
     moments: list[Moment]
+    speakers: tuple[str, ...] = ()
+
+
+def names_in_query(text: str, names: Sequence[str]) -> list[str]:
+    """The speaker names (of ``names``) that ``text`` says as whole words, ignoring case and punctuation;
+    a longer name wins over one inside it ("Alice Smith" over "Alice")."""
+    haystack = f" {normalize(text)} "
+    found: list[str] = []
+    for name in sorted(set(names), key=lambda n: -len(n)):
+        key = normalize(name)
+        if len(key) >= 2 and f" {key} " in haystack and not any(f" {key} " in f" {normalize(f)} " for f in found):
+            found.append(name)
+    return found
+
+
+def _without_names(text: str, names: Sequence[str]) -> str:
+    """The query with the speaker names taken out (what is asked of them), or the query if nothing is left."""
+    words = normalize(text).split()
+    drop: set[int] = set()
+    for name in names:
+        key = normalize(name).split()
+        for i in range(len(words) - len(key) + 1):
+            if words[i : i + len(key)] == key:
+                drop.update(range(i, i + len(key)))
+    rest = " ".join(w for i, w in enumerate(words) if i not in drop)
+    return rest if rest.strip() else text
 
 
 class Searcher:
@@ -79,12 +125,21 @@ class Searcher:
         index: PassageIndex,
         options: SearchOptions = SearchOptions(),
         chapters: ChapterSource | None = None,
+        speakers: SpeakerSource | None = None,
     ) -> None:
         self.embedder = embedder
         self.index = index
         self.options = options
         self.chapters = chapters
+        self.speakers = speakers
         self._models_checked = False
+
+    def speakers_called(self, who: str) -> tuple[str, ...]:
+        """The filter for ``speaker=``: the keys of every speaker whose display name (any case) or label is
+        ``who``; empty (nothing matches) when there is none."""
+        if self.speakers is None:
+            return ()
+        return tuple(speaker_key(m, label) for m, label in self.speakers.speakers_called(who))
 
     def check_models(self) -> None:
         """Refuse to search an index that holds passages embedded with another model (checked once)."""
@@ -111,22 +166,42 @@ class Searcher:
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
         self.check_models()
+        filters = filters or SearchFilters()
+        named: list[str] = []
+        if filters.speakers is None and self.speakers is not None:
+            known = self.speakers.speaker_names()
+            named = names_in_query(q, list(known.values()))
+            if named:
+                wanted = {normalize(n) for n in named}
+                keys = tuple(speaker_key(m, label) for (m, label), name in known.items() if normalize(name) in wanted)
+                narrowed = self._search(_without_names(q, named), limit, mode, replace(filters, speakers=keys))
+                if narrowed:  # the query named speakers: what they said, if they said anything like it
+                    return SearchResult(q, _ms(started), narrowed, tuple(named))
+        moments = self._search(q, limit, mode, filters)
+        return SearchResult(query=q, took_ms=_ms(started), moments=moments)
+
+    def _search(self, q: str, limit: int, mode: SearchMode, filters: SearchFilters) -> list[Moment]:
+        if filters.speakers is not None and not filters.speakers:
+            return []  # a speaker nobody in the library is
         query = parse_query(q)
         dense = self.embedder.embed_query(query.text) if mode != "keyword" else None
         sparse = query_vector(query.text)
         fetch = self.options.phrase_candidates if query.phrases else self.options.candidates
-        hits = self.index.search(mode, dense, sparse or None, filters or SearchFilters(), max(fetch, limit * 3))
+        hits = self.index.search(mode, dense, sparse or None, filters, max(fetch, limit * 3))
         if query.phrases:
             hits = [h for h in hits if contains_phrases(h.passage.text, query.phrases)]
         clusters = merge_hits(hits)[: max(limit * 2, self.options.rerank_clusters)]
         segments = [cluster_segments(c) for c in clusters]
         similarities = self._segment_similarities(dense, clusters, segments)
+        wanted = set(filters.speakers or ())
         segment_scores = [
             [
                 score_segment(seg[2], query, sim, lexical_weight=self.options.lexical_weight)
+                if not wanted or _speaker_of(cluster.media_id, seg) in wanted
+                else -1.0  # another speaker's words: never the moment of a speaker filter
                 for seg, sim in zip(segs, sims, strict=True)
             ]
-            for segs, sims in zip(segments, similarities, strict=True)
+            for cluster, segs, sims in zip(clusters, segments, similarities, strict=True)
         ]
         ranked = rerank(
             clusters, segments, segment_scores, segment_weight=self.options.segment_weight, semantic=dense is not None
@@ -136,9 +211,13 @@ class Searcher:
         moments = self._in_chapters(
             [build_moment(r, query) for r in kept], [peaks[id(r.cluster)] for r in kept], dense, query.phrases
         )
-        moments = distinct_moments(moments)
-        took_ms = round((time.perf_counter() - started) * 1000, 1)
-        return SearchResult(query=q, took_ms=took_ms, moments=moments)
+        return self._with_speaker_names(distinct_moments(moments))
+
+    def _with_speaker_names(self, moments: list[Moment]) -> list[Moment]:
+        if self.speakers is None or not any(m.speaker for m in moments):
+            return moments
+        names = self.speakers.speaker_names([m.media_id for m in moments if m.speaker])
+        return [replace(m, speaker_name=names.get((m.media_id, m.speaker))) if m.speaker else m for m in moments]
 
     def _in_chapters(
         self, moments: list[Moment], peaks: list[float], dense: np.ndarray | None, phrases: Sequence[str]
@@ -197,3 +276,12 @@ class Searcher:
         flat: list[float] = (np.stack([v for v in vectors if v is not None]) @ dense).tolist()
         bounds = list(itertools.accumulate((len(segs) for segs in segments), initial=0))
         return [flat[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _speaker_of(media_id: str, segment: object) -> str | None:
+    label = getattr(segment, "speaker", None)
+    return speaker_key(media_id, label) if label else None

@@ -7,18 +7,30 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-__all__ = ["Chapter", "ChapterRef", "Hit", "Moment", "Passage", "SearchFilters", "SearchMode", "SegmentText"]
+__all__ = [
+    "Chapter",
+    "ChapterRef",
+    "Hit",
+    "Moment",
+    "Passage",
+    "SearchFilters",
+    "SearchMode",
+    "SegmentText",
+    "speaker_key",
+]
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 
 
 class SegmentText(NamedTuple):
-    """One transcript segment as search sees it; ``words``: (character offset in ``text``, start) pairs."""
+    """One transcript segment as search sees it; ``words``: (character offset in ``text``, start) pairs;
+    ``speaker``: its speaker's label, where known."""
 
     start_s: float
     end_s: float
     text: str
     words: tuple[tuple[int, float], ...] = ()
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,12 @@ class Passage:
     # offsets); empty for media transcribed without word timing.
     word_starts: tuple[float, ...] = ()
     word_offsets: tuple[int, ...] = ()
+    # Each segment's speaker label (``SPEAKER_1`` ...), where speakers were found; empty otherwise.
+    segment_speakers: tuple[str | None, ...] = ()
+
+    def speaker_keys(self) -> list[str]:
+        """The passage's speakers as the index filters them: ``<media_id>/<label>``, each once."""
+        return [speaker_key(self.media_id, label) for label in dict.fromkeys(self.segment_speakers) if label]
 
     def segments(self) -> list[SegmentText]:
         """Each segment, cut back out of the passage text, with the places and starts of its words."""
@@ -58,8 +76,16 @@ class Passage:
                 if self.word_offsets[w] >= lo:
                     words.append((self.word_offsets[w] - lo, self.word_starts[w]))
                 w += 1
-            out.append(SegmentText(self.segment_starts[i], self.segment_ends[i], self.text[lo:hi], tuple(words)))
+            speaker = self.segment_speakers[i] if i < len(self.segment_speakers) else None
+            out.append(
+                SegmentText(self.segment_starts[i], self.segment_ends[i], self.text[lo:hi], tuple(words), speaker)
+            )
         return out
+
+
+def speaker_key(media_id: str, label: str) -> str:
+    """One speaker of one media item, as the index stores and filters it."""
+    return f"{media_id}/{label}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +103,9 @@ class SearchFilters:
     media_id: str | None = None
     kind: str | None = None
     language: str | None = None
+    # Only passages where one of these speakers (``speaker_key``) speaks; None: anyone. An empty tuple
+    # matches nothing (a speaker name that no media has).
+    speakers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,3 +149,5 @@ class Moment:
     # The matched sentence's own start and end, when ``start`` is its story's start instead (the query asks
     # about the story as a whole); None when the moment opens on the sentence itself.
     match: tuple[float, float] | None = None
+    speaker: str | None = None  # the label of who speaks the matched sentence, where speakers are known
+    speaker_name: str | None = None  # that speaker's display name, once someone gave it one

@@ -62,3 +62,25 @@ export function playFrom(player, seconds) {
   if (player.readyState >= 1) go();
   else player.addEventListener("loadedmetadata", go, { once: true });
 }
+
+// A write to the API (PATCH, POST ...). When the server wants an API key (401), ask for it once, keep it
+// for this tab's session, and try again with it.
+export async function apiWrite(path, options = {}) {
+  const send = (key) => api(path, { ...options, headers: { ...(options.headers || {}),
+    ...(key ? { Authorization: `Bearer ${key}` } : {}) } });
+  const stored = sessionStorage.getItem("moments-api-key");
+  try {
+    return await send(stored);
+  } catch (err) {
+    if (!/^401\b|API key|Bearer/i.test(err.message)) throw err;
+    const key = window.prompt("This server needs its API key for changes:");
+    if (!key) throw err;
+    sessionStorage.setItem("moments-api-key", key);
+    return send(key);
+  }
+}
+
+// One of eight colours for the n-th speaker of a media item (class speaker-0 ... speaker-7).
+export function speakerClass(n) {
+  return `speaker-${((n % 8) + 8) % 8}`;
+}

@@ -10,6 +10,8 @@ const playerBox = document.getElementById("player-box");
 const playerSlot = document.getElementById("player-slot");
 const nowPlaying = document.getElementById("now-playing");
 const mediaCache = new Map();
+const chipBox = document.getElementById("speaker-filter");
+let speakerFilter = null; // only what this speaker said (a name or a label), or null
 let player = null;
 let playerMediaId = null;
 
@@ -54,8 +56,18 @@ function snippet(m) {
   return el("span", { class: "snippet" }, parts);
 }
 
+function showChip() {
+  chipBox.replaceChildren();
+  if (!speakerFilter) return;
+  const clear = el("button", { type: "button", "aria-label": "show every speaker", title: "every speaker" }, "×");
+  clear.addEventListener("click", () => { speakerFilter = null; run(input.value, modeSelect.value, true); });
+  const who = speakerFilter.includes("/") ? speakerFilter.split("/").pop() : speakerFilter;
+  chipBox.append(el("span", { class: "speaker-chip" }, `Only what ${who} said`, clear));
+}
+
 async function render(data) {
   results.replaceChildren();
+  showChip();
   if (!data.results.length) {
     results.append(el("div", { class: "empty" }, "No moments found. Try other words, or the \"Meaning\" mode."));
     return;
@@ -77,6 +89,16 @@ async function render(data) {
           el("span", { class: "time" }, `${fmtTime(m.start)}–${fmtTime(m.end)}`),
           snippet(m)));
       const about = [];
+      if (m.speaker) {
+        // who speaks the moment; a click shows only what they said
+        about.push(el("button", { type: "button", class: "by-speaker", "data-speaker": m.speaker_id || m.speaker,
+          title: `only what ${m.speaker} said`,
+          onclick: () => {
+            // a named speaker is found by name in every file; an unnamed one is this file's voice only
+            speakerFilter = m.speaker_id && m.speaker !== m.speaker_id ? m.speaker : `${m.media_id}/${m.speaker_id}`;
+            run(input.value, modeSelect.value, true);
+          } }, m.speaker));
+      }
       if (m.chapter) {
         // the chapter's name plays its story from the start
         about.push(el("button", { type: "button", class: "in-chapter", "data-start": m.chapter.start,
@@ -101,13 +123,17 @@ async function run(q, mode, push) {
   if (push) {
     const params = new URLSearchParams({ q });
     if (mode !== "hybrid") params.set("mode", mode);
+    if (speakerFilter) params.set("speaker", speakerFilter);
     history.pushState(null, "", `/?${params}`);
   }
   document.title = `${q} · moments`;
   setStatus("Searching…");
   try {
-    const data = await api(`/api/search?${new URLSearchParams({ q, mode, limit: "20" })}`);
-    setStatus(`${data.results.length} moment${data.results.length === 1 ? "" : "s"} in ${Math.round(data.took_ms)} ms`);
+    const query = new URLSearchParams({ q, mode, limit: "20" });
+    if (speakerFilter) query.set("speaker", speakerFilter);
+    const data = await api(`/api/search?${query}`);
+    const named = data.speakers && data.speakers.length ? ` · what ${data.speakers.join(" and ")} said` : "";
+    setStatus(`${data.results.length} moment${data.results.length === 1 ? "" : "s"} in ${Math.round(data.took_ms)} ms${named}`);
     await render(data);
   } catch (err) {
     setStatus(err.message, true);
@@ -118,6 +144,7 @@ function fromAddress() {
   const params = new URLSearchParams(location.search);
   input.value = params.get("q") || "";
   modeSelect.value = params.get("mode") || "hybrid";
+  speakerFilter = params.get("speaker") || null;
   run(input.value, modeSelect.value, false);
 }
 

@@ -1,4 +1,4 @@
-import { api, el, fmtTime, mediaPlayer, playFrom } from "/static/common.js";
+import { api, apiWrite, el, fmtTime, mediaPlayer, playFrom, speakerClass } from "/static/common.js";
 
 const mediaId = decodeURIComponent(location.pathname.split("/").pop());
 const params = new URLSearchParams(location.search);
@@ -11,6 +11,8 @@ let words = []; // every word of the transcript in time order: { start, end, nod
 let currentWord = -1;
 let chapters = []; // { start, node }
 let currentChapter = -1;
+let speakers = []; // { id, name, ... } from the transcript, in order of first appearance
+let segments = []; // the transcript's segments as the API gave them
 
 function showError(message) {
   statusBox.textContent = message;
@@ -98,6 +100,84 @@ async function showChapters(player, duration) {
   markCurrent(player);
 }
 
+function speakerName(id) {
+  const sp = speakers.find((s) => s.id === id);
+  return sp ? sp.name || sp.id : id;
+}
+
+function speakerNumber(id) {
+  return speakers.findIndex((s) => s.id === id);
+}
+
+// who speaks: a label at each change of speaker in the transcript, a bar of turns under the player, and
+// the list of speakers, where each can be given a name
+function showSpeakers(player, duration) {
+  const box = document.getElementById("speakers");
+  const bar = document.getElementById("speaker-timeline");
+  box.replaceChildren();
+  bar.replaceChildren();
+  lines.forEach((l) => l.node.querySelector(".who")?.remove());
+  if (!speakers.length) { bar.hidden = true; return; }
+  bar.hidden = false;
+  let last = null;
+  lines.forEach((l, i) => {
+    const sp = segments[i].speaker;
+    if (sp && sp !== last) {
+      l.node.querySelector(".text").prepend(el("span", { class: `who ${speakerClass(speakerNumber(sp))}` }, `${speakerName(sp)}: `));
+    }
+    last = sp;
+  });
+  // one block per run of segments of one speaker
+  let run = null;
+  const runs = [];
+  for (const s of segments) {
+    if (!s.speaker) { run = null; continue; }
+    if (run && run.speaker === s.speaker && s.start - run.end < 2) run.end = s.end;
+    else { run = { speaker: s.speaker, start: s.start, end: s.end }; runs.push(run); }
+  }
+  for (const r of runs) {
+    const block = el("button", { type: "button", class: `turn ${speakerClass(speakerNumber(r.speaker))}`,
+      title: `${speakerName(r.speaker)} ${fmtTime(r.start)}–${fmtTime(r.end)}`, "data-start": r.start,
+      "data-speaker": r.speaker, tabindex: "-1" });
+    block.style.left = `${duration > 0 ? (100 * r.start) / duration : 0}%`;
+    block.style.width = `${duration > 0 ? Math.max(0.3, (100 * (r.end - r.start)) / duration) : 0}%`;
+    block.addEventListener("click", () => playFrom(player, r.start));
+    bar.append(block);
+  }
+  box.append(el("h2", {}, "Speakers"));
+  for (const sp of speakers) {
+    const name = el("span", { class: "name" }, sp.name || sp.id);
+    const row = el("div", { class: "speaker", "data-speaker": sp.id },
+      el("span", { class: `swatch ${speakerClass(speakerNumber(sp.id))}` }), name,
+      el("span", { class: "muted" }, `${fmtTime(sp.speaking_s)} · first at ${fmtTime(sp.first_s)}`));
+    const rename = el("button", { type: "button", class: "rename" }, "Rename");
+    rename.addEventListener("click", () => renameSpeaker(sp, row, player, duration));
+    row.append(rename);
+    box.append(row);
+  }
+}
+
+function renameSpeaker(sp, row, player, duration) {
+  const input = el("input", { type: "text", class: "rename-input", value: sp.name || "", maxlength: "80",
+    placeholder: sp.id, "aria-label": `Name for ${sp.id}` });
+  const save = el("button", { type: "submit", class: "primary" }, "Save");
+  const form = el("form", { class: "rename-form" }, input, save);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const data = await apiWrite(`/api/media/${encodeURIComponent(mediaId)}/speakers`, {
+        method: "PATCH", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ [sp.id]: input.value.trim() || null }) });
+      speakers = data.speakers;
+      showSpeakers(player, duration);
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+  row.replaceChildren(form);
+  input.focus();
+}
+
 async function main() {
   let media;
   try {
@@ -126,9 +206,15 @@ async function main() {
   playFrom(player, startAt);
   try {
     const data = await api(`${base}?format=json`);
+    speakers = data.speakers || [];
+    segments = data.segments;
     lines = data.segments.map((s) => {
       const node = el("div", { class: "line", "data-start": s.start, role: "button", tabindex: "0" },
         el("span", { class: "time" }, fmtTime(s.start)), lineText(s, player));
+      if (s.speaker) {
+        node.classList.add(speakerClass(speakerNumber(s.speaker)));
+        node.dataset.speaker = s.speaker;
+      }
       const seek = () => playFrom(player, s.start);
       node.addEventListener("click", seek);
       node.addEventListener("keydown", (e) => { if (e.key === "Enter") seek(); });
@@ -136,6 +222,7 @@ async function main() {
     });
     transcriptBox.replaceChildren(...lines.map((l) => l.node));
     if (!lines.length) transcriptBox.append(el("div", { class: "empty" }, "No speech was found in this file."));
+    showSpeakers(player, media.duration_s);
   } catch (err) {
     showError(err.message);
   }

@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -21,6 +22,8 @@ from api.schemas import (
     IngestRequest,
     MediaPublic,
     SegmentPublic,
+    SpeakerPublic,
+    SpeakersPublic,
     TranscriptPublic,
 )
 from ingest.errors import UnknownMediaError
@@ -150,6 +153,55 @@ def get_chapters(
     )
 
 
+_NAME_MAX = 80
+
+
+@router.get(
+    "/{media_id}/speakers",
+    response_model=SpeakersPublic,
+    responses={404: {}},
+    summary="Who speaks in a media item: each voice's label, display name and speaking time",
+)
+def get_speakers(media_id: str, services: ServicesDep) -> SpeakersPublic:
+    return SpeakersPublic(
+        media_id=media_id, speakers=[SpeakerPublic.of(s) for s in services.catalog.get_speakers(media_id)]
+    )
+
+
+@router.patch(
+    "/{media_id}/speakers",
+    response_model=SpeakersPublic,
+    responses={401: {}, 404: {}, 422: {}},
+    summary='Name speakers: {"SPEAKER_1": "Alice", ...} (null or "" clears a name); search finds the names',
+)
+def rename_speakers(
+    media_id: str,
+    services: ServicesDep,
+    names: Annotated[
+        dict[
+            Annotated[str, Field(pattern=r"^SPEAKER_[0-9]{1,3}$")], Annotated[str, Field(max_length=_NAME_MAX)] | None
+        ],
+        Body(examples=[{"SPEAKER_1": "Alice", "SPEAKER_2": "Bob"}]),
+    ],
+) -> SpeakersPublic:
+    if not names:
+        raise HTTPException(422, 'give at least one speaker: {"SPEAKER_1": "Alice"}')
+    if len(names) > 100:
+        raise HTTPException(422, "at most 100 speakers at once")
+    cleaned = {label: _display_name(name) for label, name in names.items()}
+    speakers = services.catalog.rename_speakers(media_id, cleaned)
+    return SpeakersPublic(media_id=media_id, speakers=[SpeakerPublic.of(s) for s in speakers])
+
+
+def _display_name(name: str | None) -> str | None:
+    """A name as shown: whitespace collapsed, no control characters; None for a blank one."""
+    if name is None:
+        return None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise HTTPException(422, "a speaker name cannot hold control characters")
+    return " ".join(name.split()) or None
+
+
 @router.get(
     "/{media_id}/transcript",
     response_model=TranscriptPublic,
@@ -166,12 +218,17 @@ def get_transcript(
     ] = False,
 ) -> TranscriptPublic | PlainTextResponse:
     segments = services.catalog.get_segments(media_id)
+    speakers = services.catalog.get_speakers(media_id)
     if format == "json":
-        return TranscriptPublic(media_id=media_id, segments=[SegmentPublic.of(s) for s in segments])
+        return TranscriptPublic(
+            media_id=media_id,
+            segments=[SegmentPublic.of(s) for s in segments],
+            speakers=[SpeakerPublic.of(s) for s in speakers] or None,
+        )
     media = services.catalog.get_media(media_id)
     name = Path(safe_filename(media.filename)).stem or media_id
     return PlainTextResponse(
-        render_transcript(segments, format, word_times=words),
+        render_transcript(segments, format, word_times=words, speakers={s.label: s.display for s in speakers}),
         media_type=_TEXT_TYPES[format],
         headers={"Content-Disposition": f'inline; filename="{name}.{format}"', "X-Content-Type-Options": "nosniff"},
     )

@@ -29,8 +29,15 @@ async def search(
     media_id: Annotated[str | None, Query(max_length=64)] = None,
     kind: Literal["audio", "video"] | None = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
+    speaker: Annotated[
+        str | None,
+        Query(
+            max_length=80, description="Only what this speaker said: a display name (any case) or a label (SPEAKER_1)"
+        ),
+    ] = None,
 ) -> SearchResponse:
-    filters = SearchFilters(media_id=media_id or None, kind=kind, language=language or None)
     searcher = services.searcher
+    speakers = await run_in_threadpool(searcher.speakers_called, speaker) if speaker and speaker.strip() else None
+    filters = SearchFilters(media_id=media_id or None, kind=kind, language=language or None, speakers=speakers)
     result = await run_in_threadpool(searcher.search, q, limit=limit, mode=mode, filters=filters)
     return SearchResponse.of(result)

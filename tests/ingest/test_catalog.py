@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.catalog import Catalog, MediaRecord
-from ingest.errors import JobFinishedError, UnknownJobError, UnknownMediaError
+from ingest.errors import JobFinishedError, UnknownJobError, UnknownMediaError, UnknownSpeakerError
 from ingest.types import Segment, Word
 
 
@@ -168,3 +168,52 @@ def test_chapters_round_trip_with_their_lead_vectors_and_go_with_the_media(tmp_p
         assert db.execute("SELECT COUNT(*) FROM chapters").fetchone()[0] == 0
     with pytest.raises(UnknownMediaError):
         cat.get_chapters("abc")
+
+
+def test_speakers_are_stored_with_the_transcript_and_named_all_or_nothing(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.sqlite3")
+    segments = [
+        Segment(0.0, 2.0, "Welcome to the show.", speaker="SPEAKER_1"),
+        Segment(2.5, 3.0, "Thanks.", speaker="SPEAKER_2"),
+        Segment(3.5, 6.0, "Let us start.", speaker="SPEAKER_1"),
+    ]
+    cat.add_media(_record(), segments)
+    cat.add_media(_record("def"), [Segment(0.0, 1.0, "Alone here.", speaker="SPEAKER_1")])
+    assert [s.speaker for s in cat.get_segments("abc")] == ["SPEAKER_1", "SPEAKER_2", "SPEAKER_1"]
+    first, second = cat.get_speakers("abc")
+    assert (first.label, first.name, first.speaking_s, first.segments, first.first_s) == (
+        "SPEAKER_1",
+        None,
+        4.5,
+        2,
+        0.0,
+    )
+    assert (second.label, second.speaking_s, second.first_s) == ("SPEAKER_2", 0.5, 2.5)
+
+    with pytest.raises(UnknownSpeakerError, match="SPEAKER_9"):
+        cat.rename_speakers("abc", {"SPEAKER_1": "Alice", "SPEAKER_9": "Nobody"})
+    assert cat.get_speakers("abc")[0].name is None  # nothing changed
+    named = cat.rename_speakers("abc", {"SPEAKER_1": "  Alice ", "SPEAKER_2": "Bob"})
+    assert [s.display for s in named] == ["Alice", "Bob"]
+    assert cat.speaker_names() == {("abc", "SPEAKER_1"): "Alice", ("abc", "SPEAKER_2"): "Bob"}
+    assert cat.speakers_called("alice") == [("abc", "SPEAKER_1")]
+    assert cat.speakers_called("speaker_1") == [("abc", "SPEAKER_1"), ("def", "SPEAKER_1")]  # a label: every file
+    assert cat.speakers_called("def/SPEAKER_1") == [("def", "SPEAKER_1")]
+    assert cat.speakers_called("Carol") == []
+    cat.rename_speakers("abc", {"SPEAKER_2": ""})  # a blank name clears it
+    assert cat.get_speakers("abc")[1].name is None
+    cat.delete_media("abc")
+    assert cat.speaker_names() == {}
+
+
+def test_catalogs_made_before_speakers_open_and_their_segments_have_none(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE segments (media_id TEXT NOT NULL, idx INTEGER NOT NULL, start_s REAL NOT NULL, "
+            "end_s REAL NOT NULL, text TEXT NOT NULL, words TEXT, PRIMARY KEY (media_id, idx))"
+        )
+    cat = Catalog(path)
+    cat.add_media(_record(), [Segment(0.0, 1.0, "one")])
+    assert cat.get_segments("abc")[0].speaker is None
+    assert cat.get_speakers("abc") == []

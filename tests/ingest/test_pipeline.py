@@ -70,6 +70,10 @@ class Shout:
     """A stage that rewrites every segment, to see that stages sit between transcriber and index."""
 
     name = "shout"
+    share = 0.0
+
+    def start(self, audio: np.ndarray, on_progress: object) -> None:
+        return None
 
     def process(self, segments: Sequence[Segment], audio: np.ndarray) -> list[Segment]:
         return [Segment(s.start_s, s.end_s, s.text.upper()) for s in segments]

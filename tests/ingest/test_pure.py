@@ -216,3 +216,22 @@ def test_a_missing_hub_model_downloads_on_first_use_unless_offline(monkeypatch: 
     with pytest.raises(ModelError, match=r"not available offline \(HF_HUB_OFFLINE is set\)"):
         resolve_whisper_model("distil-whisper/distil-large-v3")
     assert calls == [True, True]  # never a download when told not to, or offline
+
+
+def test_subtitles_say_who_speaks() -> None:
+    """WebVTT voice tags, SRT name prefixes, and the name at each change of speaker in text; a label
+    stands in for a speaker without a name; markup in a name is escaped."""
+    segs = [
+        Segment(0.0, 1.0, "Hi.", speaker="SPEAKER_1"),
+        Segment(1.0, 2.0, "Hello.", speaker="SPEAKER_2"),
+        Segment(2.0, 3.0, "Go on.", speaker="SPEAKER_2"),
+        Segment(3.0, 4.0, "Unknown."),
+    ]
+    names = {"SPEAKER_1": "Ann <host>"}
+    vtt = render_transcript(segs, "vtt", speakers=names)
+    assert "00:00:00.000 --> 00:00:01.000\n<v Ann &lt;host&gt;>Hi.\n" in vtt
+    assert "00:00:01.000 --> 00:00:02.000\n<v SPEAKER_2>Hello.\n" in vtt
+    assert "00:00:03.000 --> 00:00:04.000\nUnknown.\n" in vtt
+    srt = render_transcript(segs, "srt", speakers=names)
+    assert "\nAnn <host>: Hi.\n" in srt and "\nSPEAKER_2: Go on.\n" in srt
+    assert render_transcript(segs, "txt", speakers=names) == "Ann <host>: Hi.\nSPEAKER_2: Hello.\nGo on.\nUnknown.\n"
