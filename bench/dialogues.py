@@ -25,7 +25,16 @@ import numpy as np
 
 from bench.speech import TALKS, scheme_string
 
-__all__ = ["DIALOGUE_VOICES", "Dialogue", "DialoguePlan", "build_dialogue", "random_dialogue", "speak_as", "voices"]
+__all__ = [
+    "DIALOGUE_VOICES",
+    "Dialogue",
+    "DialoguePlan",
+    "build_dialogue",
+    "random_dialogue",
+    "save_dialogue",
+    "speak_as",
+    "voices",
+]
 
 SAMPLE_RATE_HZ = 16_000
 FESTIVAL_VOICES = {"slt": "cmu_us_slt_arctic_hts", "kal": "kal_diphone", "ked": "ked_diphone"}
@@ -220,7 +229,8 @@ def random_dialogue(
     return build_dialogue(script, plan, seed, cache)
 
 
-def _write(out: Path, name: str, d: Dialogue) -> None:
+def save_dialogue(d: Dialogue, out: Path, name: str) -> Path:
+    """The dialogue as NAME.wav (16-bit PCM) with its turns as NAME.rttm beside it; returns the WAV."""
     import wave
 
     out.mkdir(parents=True, exist_ok=True)
@@ -231,10 +241,11 @@ def _write(out: Path, name: str, d: Dialogue) -> None:
         w.writeframes((np.clip(d.audio, -1, 1) * 32767).astype("<i2").tobytes())
     rttm = [f"SPEAKER {name} 1 {a:.3f} {b - a:.3f} <NA> <NA> {v} <NA> <NA>" for a, b, v in d.turns]
     (out / f"{name}.rttm").write_text("\n".join(rttm) + "\n")
+    return out / f"{name}.wav"
 
 
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "dialogues")
     for k in (2, 3, 4):
-        _write(target, f"dialogue_{k}", random_dialogue(k, seed=k))
+        save_dialogue(random_dialogue(k, seed=k), target, f"dialogue_{k}")
         print(target / f"dialogue_{k}.wav")

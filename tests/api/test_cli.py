@@ -192,6 +192,31 @@ def test_transcript_formats(library: Library) -> None:
     assert bad.returncode == 1 and "no media with id" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_one_voice_is_one_speaker_who_can_be_named_and_searched_for_and_reindex_keeps_it(library: Library) -> None:
+    media = {m["filename"]: str(m["id"]) for m in library.media()}
+    audio = media[library.talks["audio"].path.name]
+    for media_id in media.values():  # each talk is read by one voice from start to end
+        listed = json.loads(library.run("speakers", media_id, "--json").stdout)["speakers"]
+        assert [s["id"] for s in listed] == ["SPEAKER_1"] and listed[0]["speaking_s"] > 150
+    named = library.run("speakers", audio, "--name", "SPEAKER_1=Nora Quill")
+    assert "Nora Quill (SPEAKER_1)" in named.stdout
+    assert "Nora Quill: " in library.run("transcript", audio, "--format", "srt").stdout
+    refused = library.run("speakers", audio, "--name", "SPEAKER_4=Nobody", check=False)
+    assert refused.returncode == 1 and "SPEAKER_4" in refused.stderr
+    for _ in range(2):  # before and after a reindex, which rebuilds the points from the catalog
+        found = library.search("volcanic ash", "--speaker", "nora quill")
+        results = found["results"]
+        assert results and {r["media_id"] for r in results} == {audio}  # type: ignore[index]
+        assert all(r["speaker"] == "Nora Quill" for r in results)  # type: ignore[index]
+        asked = library.search("what did Nora Quill say about volcanic ash")
+        assert asked["speakers"] == ["Nora Quill"] and asked["results"][0]["media_id"] == audio  # type: ignore[index]
+        library.run("reindex")
+    plain = library.run("search", "volcanic ash", "--speaker", "Nora Quill").stdout
+    assert "Nora Quill:" in plain
+    library.run("speakers", audio, "--name", "SPEAKER_1=")
+    assert json.loads(library.run("speakers", audio, "--json").stdout)["speakers"][0]["name"] is None
+
+
 def test_reingesting_the_same_file_changes_nothing(library: Library) -> None:
     before = library.points()
     proc = library.run("ingest", str(library.talks["audio"].path))

@@ -41,7 +41,7 @@ def test_windows_cover_each_region_and_skip_the_tiny_ones() -> None:
     inside = [w for w in windows if w[1] <= 4.0]
     assert inside[0] == (0.0, 1.5) and inside[-1] == (2.5, 4.0)
     assert all(b - a == pytest.approx(1.5) for a, b in inside)
-    assert all(b[0] - a[0] <= 0.75 + 1e-9 for a, b in itertools.pairwise(inside))
+    assert all(b[0] - a[0] <= SpeakerOptions().hop_s + 1e-9 for a, b in itertools.pairwise(inside))
 
 
 def test_three_voices_become_three_speakers_in_order_of_first_appearance() -> None:

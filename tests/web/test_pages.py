@@ -37,6 +37,16 @@ class Site:
     server: Server
     podcast_id: str
     jfk_id: str
+    dialogue_id: str
+
+
+# Two voices (bench/dialogues.py) taking turns: the speakers' page parts need a file with two speakers.
+DIALOGUE = [
+    ("slt", "Welcome back to the garden hour, where today we talk about growing tomatoes on a small balcony."),
+    ("kal", "Thank you for having me. The secret is a deep pot and plenty of sun in the afternoon."),
+    ("slt", "How often should our listeners water them during the hottest weeks of the summer?"),
+    ("kal", "Every morning, slowly, until the water runs out of the bottom of the pot."),
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +60,13 @@ def site(
     env = server_env(data_dir, offline_models)
     podcast = next(t for t in sample_talks if t.kind == "audio")
     jfk = next(c for c in speech_clips[1] if c.name == "jfk")
-    subprocess.run([MOMENTS, "ingest", str(podcast.path), str(jfk.path)], env=env, check=True, capture_output=True)
+    from bench.dialogues import DialoguePlan, build_dialogue, save_dialogue
+
+    talk = build_dialogue(DIALOGUE, DialoguePlan(overlap_p=0.0, backchannel_p=0.0), seed=5)
+    dialogue = save_dialogue(talk, data_dir / "media-in", "garden_hour")
+    subprocess.run(
+        [MOMENTS, "ingest", str(podcast.path), str(jfk.path), str(dialogue)], env=env, check=True, capture_output=True
+    )
     media = json.loads(
         subprocess.run([MOMENTS, "media", "ls", "--json"], env=env, check=True, capture_output=True, text=True).stdout
     )
@@ -62,7 +78,7 @@ def site(
     subprocess.run([MOMENTS, "reindex"], env=env, check=True, capture_output=True)
     server = Server(data_dir, offline_models)
     server.start()
-    yield Site(server, ids[podcast.path.name], ids["jfk.wav"])
+    yield Site(server, ids[podcast.path.name], ids["jfk.wav"], ids["garden_hour.wav"])
     server.stop()
 
 
@@ -213,6 +229,51 @@ def test_a_search_moment_shows_the_chapter_it_is_in(site: Site, page: Any) -> No
     page.locator(".moment-row").first.locator(".in-chapter").click()  # plays the story from its start
     _wait_player_near(page, top["chapter"]["start"])
     assert abs(_player_time(page) - top["chapter"]["start"]) < 1.0
+
+
+def test_the_watch_page_shows_who_speaks_and_a_speaker_can_be_renamed(site: Site, page: Any) -> None:
+    page.goto(f"{site.server.url}/watch/{site.dialogue_id}")
+    page.locator(".speakers .speaker").first.wait_for()
+    assert page.locator(".speakers .speaker .name").all_inner_texts() == ["SPEAKER_1", "SPEAKER_2"]
+    # transcript lines take their speaker's colour; the name opens each change of speaker
+    spoken = page.locator(".line").evaluate_all("(ls) => ls.map((l) => l.dataset.speaker)")
+    assert spoken[0] == "SPEAKER_1" and "SPEAKER_2" in spoken
+    changes = sum(1 for a, b in zip([None, *spoken], spoken, strict=False) if a != b)
+    assert page.locator(".line .who").count() == changes >= 4
+    assert page.locator(".line.speaker-0").count() and page.locator(".line.speaker-1").count()
+    # the timeline has a block per turn; a click plays from it
+    turns = page.locator(".speaker-timeline .turn")
+    assert turns.count() >= 4
+    second = float(turns.nth(1).get_attribute("data-start"))
+    turns.nth(1).click()
+    _wait_player_near(page, second)
+    # rename the first speaker: the list and the transcript show the name, and the API has it
+    page.locator(".speakers .speaker .rename").first.click()
+    page.locator(".rename-input").fill("Greta")
+    page.locator(".rename-form button").click()
+    page.wait_for_function("() => document.querySelector('.speakers .speaker .name')?.textContent === 'Greta'")
+    assert page.locator(".line .who").first.inner_text() == "Greta:"
+    import urllib.request
+
+    with urllib.request.urlopen(f"{site.server.url}/api/media/{site.dialogue_id}/speakers") as resp:
+        assert json.loads(resp.read())["speakers"][0]["name"] == "Greta"
+
+
+def test_a_search_moment_says_who_spoke_and_filters_by_them(site: Site, page: Any) -> None:
+    page.goto(f"{site.server.url}/?q=how%20often%20should%20tomatoes%20be%20watered")
+    row = page.locator(".moment-row").first
+    row.wait_for()
+    who = row.locator(".by-speaker").inner_text()
+    assert who in ("SPEAKER_1", "SPEAKER_2", "Greta")
+    row.locator(".by-speaker").click()
+    page.locator(".speaker-chip").wait_for()
+    assert f"Only what {who} said" in page.locator(".speaker-chip").inner_text()
+    assert "speaker=" in page.url
+    page.locator(".moment-row").first.wait_for()
+    shown = page.locator(".moment-row .by-speaker").all_inner_texts()
+    assert shown and set(shown) == {who}  # only that speaker's moments
+    page.locator(".speaker-chip button").click()
+    page.wait_for_function("() => !document.querySelector('.speaker-chip')")
 
 
 def test_hostile_transcript_and_title_show_as_text(site: Site, page: Any) -> None:
