@@ -15,6 +15,7 @@
     ├── ModelError                 a model cannot be found or loaded
     ├── CatalogError               the catalog refuses an operation
     │   ├── UnknownMediaError      no media with that id
+    │   ├── UnknownSpeakerError    a speaker label the media does not have
     │   ├── UnknownJobError        no job with that id
     │   └── JobFinishedError       the job has already ended (it cannot be canceled)
     ├── JobCanceledError           the job was canceled while it ran: stop, and remove what it wrote

@@ -197,8 +197,8 @@ def _display_name(name: str | None) -> str | None:
     """A name as shown: whitespace collapsed, no control characters; None for a blank one."""
     if name is None:
         return None
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise HTTPException(422, "a speaker name cannot hold control characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in name):
+        raise HTTPException(422, "a speaker name cannot hold control characters or lone surrogates")
     return " ".join(name.split()) or None
 
 

@@ -139,8 +139,9 @@ def test_json_output_matches_the_api_contract(library: Library) -> None:
     for r in results:
         assert set(r) - {"match"} == {
             "media_id", "title", "filename", "kind", "start", "end", "score", "text", "highlights", "highlight_starts",
-            "chapter", "url",
+            "chapter", "speaker", "speaker_id", "url",
         }  # fmt: skip
+        assert r["speaker"] == r["speaker_id"] == "SPEAKER_1"  # one voice reads the talk; nobody named it
         assert set(r["chapter"]) == {"id", "title", "start"} and r["chapter"]["start"] <= r["start"]
         assert r["kind"] == "video"
         assert 0 <= r["start"] < r["end"]
@@ -180,7 +181,8 @@ def test_transcript_formats(library: Library) -> None:
     media_id = next(m["id"] for m in library.media() if m["kind"] == "audio")
     data = json.loads(library.run("transcript", str(media_id), "--format", "json").stdout)
     assert "sourdough" in " ".join(s["text"] for s in data["segments"]).lower()
-    assert all(set(s) == {"start", "end", "text", "words"} for s in data["segments"])
+    assert all(set(s) == {"start", "end", "text", "words", "speaker"} for s in data["segments"])
+    assert [s["id"] for s in data["speakers"]] == ["SPEAKER_1"]
     assert all(set(w) == {"start", "end", "word", "probability"} for s in data["segments"] for w in s["words"])
     srt = library.run("transcript", str(media_id), "--format", "srt").stdout
     assert srt.startswith("1\n00:00:") and " --> " in srt

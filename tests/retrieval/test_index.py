@@ -135,7 +135,7 @@ def test_server_collection_uses_the_configured_layout(
     info = QdrantClient(url=qdrant_server.url).get_collection(name)
     assert info.config.params.shard_number == 2
     assert info.config.params.on_disk_payload is True
-    assert set(info.payload_schema) == {"media_id", "kind", "language", "embed_model"}  # the filtered fields
+    assert set(info.payload_schema) == {"media_id", "kind", "language", "speakers", "embed_model"}  # filtered
     idx.drop()
     idx.close()
 

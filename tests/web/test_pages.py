@@ -252,7 +252,7 @@ def test_the_watch_page_shows_who_speaks_and_a_speaker_can_be_renamed(site: Site
     page.locator(".rename-input").fill("Greta")
     page.locator(".rename-form button").click()
     page.wait_for_function("() => document.querySelector('.speakers .speaker .name')?.textContent === 'Greta'")
-    assert page.locator(".line .who").first.inner_text() == "Greta:"
+    assert page.locator(".line .who").first.inner_text().strip() == "Greta:"
     import urllib.request
 
     with urllib.request.urlopen(f"{site.server.url}/api/media/{site.dialogue_id}/speakers") as resp:
