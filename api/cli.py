@@ -114,7 +114,7 @@ def ingest(
         files = [f for f in expand(paths) if f.resolve() not in seen]
         if files:
             target = target or backend(svc)
-            failures += _ingest_files(target, files, title if len(files) == 1 and not watch else None)
+            failures += _ingest_files(target, files, title if len(files) == 1 and not watch else None, svc)
             seen.update(f.resolve() for f in files)
         if not watch:
             break
@@ -126,13 +126,31 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _ingest_files(target: Backend, files: list[Path], title: str | None) -> int:
+def _expected(svc: Services, path: Path) -> str | None:
+    """How long the file should take, before it starts (None for a file that is not media: the ingest
+    says why)."""
+    from ingest.media import probe_media
+    from ingest.pipeline import media_id_for
+
+    try:
+        info = probe_media(path, max_duration_s=svc.settings.max_duration_s, name=path.name)
+        if svc.catalog.find_media(media_id_for(path)) is not None:
+            return None  # indexed already: nothing to wait for
+    except (IngestError, OSError):
+        return None
+    return svc.expectation_line(info.duration_s)
+
+
+def _ingest_files(target: Backend, files: list[Path], title: str | None, svc: Services) -> int:
     failures = 0
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as progress:
         overall = progress.add_task(f"[bold]{len(files)} file(s)", total=len(files))
         for n, path in enumerate(files):
             task = progress.add_task(f"  {path.name}: hash", total=1.0)
+            expected = _expected(svc, path)
+            if expected is not None:
+                progress.console.print(f"  [dim]{escape(path.name)}: {escape(expected)}[/]", highlight=False)
 
             def report(stage: str, fraction: float, task: TaskID = task, name: str = path.name) -> None:
                 progress.update(task, completed=fraction, description=f"  {name}: {stage}")

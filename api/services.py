@@ -20,6 +20,7 @@ from ingest.models import OFFLINE_PACKS
 from ingest.passages import passage_max_s
 from ingest.pipeline import IngestOptions, Ingestor, PassageOptions, SegmentStage
 from ingest.speakers import SpeakerOptions
+from ingest.speed import Expectation, expect, faster_choice
 from ingest.voices import SpeakerStage, VoiceEmbedder
 from ingest.whisper import TranscribeOptions, WhisperTranscriber
 from retrieval.embedder import SentenceTransformerEmbedder
@@ -178,9 +179,39 @@ class Services:
                         max_bytes=s.url_max_bytes, timeout_s=s.url_timeout_s, allow_networks=tuple(s.url_allow_networks)
                     ),
                     max_duration_s=s.max_duration_s,
+                    expect_s=self.expected_seconds,
                 ),
             )
         return self._library
+
+    def expectation(self, duration_s: float) -> Expectation | None:
+        """How long ingesting ``duration_s`` of audio should take here with the configured model: from this
+        machine's last ingests with it, else from the benchmarks' figures (ingest/speed.py)."""
+        s = self.settings
+        model = whisper_source(s)
+        device = "cuda" if s.whisper_device == "cuda" else "cpu"
+        if s.whisper_device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        recent = self.catalog.recent_rates(model)  # the catalog records the model as the transcriber names it
+        return expect(duration_s, model, device=device, threads=s.cpu_threads, speakers=s.speakers, recent_rates=recent)
+
+    def expected_seconds(self, duration_s: float) -> float | None:
+        found = self.expectation(duration_s)
+        return None if found is None else found.seconds
+
+    def expectation_line(self, duration_s: float) -> str | None:
+        """What the CLI says before an ingest: the expected time, and a faster model where it is slow."""
+        found = self.expectation(duration_s)
+        if found is None:
+            return None
+        line = f"expected about {_clock(found.seconds)} ({found.rate:.1f}x real time, from {found.basis})"
+        faster = faster_choice(whisper_source(self.settings), found, device="cpu")
+        if faster is not None:
+            name, times = faster
+            line += f"; MOMENTS_WHISPER_MODEL={name} would take about {_clock(found.seconds / times)}"
+        return line
 
     def runner(self, poll_s: float = 0.5) -> JobRunner:
         return JobRunner(self.catalog, self.library, JobRunnerOptions(poll_s=poll_s, lease_s=self.settings.job_lease_s))
@@ -220,3 +251,13 @@ class Services:
     def close(self) -> None:
         if self._index is not None:
             self._index.close()
+
+
+def _clock(seconds: float) -> str:
+    """``45 s``, ``3 min 20 s``, ``1 h 05 min``."""
+    s = max(1, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"

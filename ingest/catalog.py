@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS media (
     language    TEXT NOT NULL,
     created_at  REAL NOT NULL,
     status      TEXT NOT NULL,
-    asr_model   TEXT NOT NULL
+    asr_model   TEXT NOT NULL,
+    ingest_s    REAL
 );
 CREATE TABLE IF NOT EXISTS segments (
     media_id TEXT NOT NULL REFERENCES media(id) ON DELETE CASCADE,
@@ -138,6 +139,7 @@ class MediaRecord:
     created_at: float
     status: str
     asr_model: str
+    ingest_s: float | None = None  # how long its ingest took, from the hash to the catalog row (wall seconds)
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ class JobRecord:
 
 _MEDIA_COLUMNS = (
     "id, source, path, filename, title, kind, format_name, size_bytes, duration_s, language, "
-    "created_at, status, asr_model"
+    "created_at, status, asr_model, ingest_s"
 )
 _JOB_COLUMNS = (
     "id, media_id, source, status, stage, progress, eta_s, error, attempts, created_at, updated_at, input_path, "
@@ -196,6 +198,8 @@ class Catalog:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
             if "source_kind" not in have:
                 db.execute(_GUESS_SOURCE_KIND)
+            if "ingest_s" not in {r[1] for r in db.execute("PRAGMA table_info(media)")}:
+                db.execute("ALTER TABLE media ADD COLUMN ingest_s REAL")
             # Word times and speakers came later; segments stored before have none (NULL).
             segment_columns = {r[1] for r in db.execute("PRAGMA table_info(segments)")}
             for column in ("words", "speaker"):
@@ -218,7 +222,7 @@ class Catalog:
         with self._connect() as db:
             db.execute("DELETE FROM media WHERE id = ?", (record.id,))
             db.execute(
-                f"INSERT INTO media ({_MEDIA_COLUMNS}) VALUES ({', '.join('?' * 13)})",
+                f"INSERT INTO media ({_MEDIA_COLUMNS}) VALUES ({', '.join('?' * 14)})",
                 (
                     record.id,
                     record.source,
@@ -233,6 +237,7 @@ class Catalog:
                     record.created_at,
                     record.status,
                     record.asr_model,
+                    record.ingest_s,
                 ),
             )
             db.executemany(
@@ -386,6 +391,16 @@ class Catalog:
             ).fetchall()
         return [(m, label) for m, label in rows]
 
+    def recent_rates(self, asr_model: str, limit: int = 5) -> list[float]:
+        """Audio seconds per wall second of the last ``limit`` ingests with ``asr_model`` here."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT duration_s / ingest_s FROM media WHERE asr_model = ? AND ingest_s > 0 "
+                "ORDER BY created_at DESC LIMIT ?",
+                (asr_model, limit),
+            ).fetchall()
+        return [float(r[0]) for r in rows]
+
     def count_media(self) -> int:
         with self._connect() as db:
             return int(db.execute("SELECT COUNT(*) FROM media").fetchone()[0])
@@ -400,7 +415,9 @@ class Catalog:
         title: str | None = None,
         filename: str | None = None,
         media_id: str | None = None,
+        eta_s: float | None = None,
     ) -> JobRecord:
+        """Queue a job; ``eta_s`` is how long it is expected to take once it runs (None: not known)."""
         now = time.time()
         job = JobRecord(
             id=uuid.uuid4().hex,
@@ -409,7 +426,7 @@ class Catalog:
             status="queued",
             stage="queued",
             progress=0.0,
-            eta_s=None,
+            eta_s=None if eta_s is None else round(eta_s, 1),
             error=None,
             attempts=0,
             created_at=now,

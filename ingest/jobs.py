@@ -59,7 +59,10 @@ class _JobControl:
             return
         self.last_stage, self.last_write = stage, now
         elapsed = now - self.started
-        eta = round(elapsed * (1 - progress) / progress, 1) if progress > 0.05 else None
+        if progress > 0.05:
+            eta: float | None = round(elapsed * (1 - progress) / progress, 1)
+        else:  # too early to measure: what was expected when the job was queued, less the time gone
+            eta = None if self.job.eta_s is None else round(max(1.0, self.job.eta_s - elapsed), 1)
         self.catalog.update_job(self.job.id, stage=stage, progress=round(progress, 4), eta_s=eta)
 
     def should_stop(self) -> StopReason | None:

@@ -15,7 +15,7 @@ import contextlib
 import re
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -40,6 +40,9 @@ class LibraryOptions:
     roots: tuple[Path, ...] = ()  # folders whose files may be ingested by path
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     max_duration_s: float = 4 * 3600.0
+    # How long an ingest of so many seconds of audio is expected to take (None: not known); the job's ETA
+    # until its own progress can tell.
+    expect_s: Callable[[float], float | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ class Library:
         try:
             with stored.open("wb") as out:
                 shutil.copyfileobj(data, out, 1 << 20)
-            self._check_media(stored, name)
+            eta = self._check_media(stored, name)
             media_id = media_id_for(stored)
             job = self.catalog.create_job(
                 f"upload:{name}",
@@ -123,6 +126,7 @@ class Library:
                 title=title or None,
                 filename=name,
                 media_id=media_id,
+                eta_s=eta,
             )
         except BaseException:
             stored.unlink(missing_ok=True)
@@ -138,13 +142,17 @@ class Library:
     def submit_path(self, raw: str, title: str | None = None) -> Submitted:
         """Queue a file under a library root; it is referenced where it is, never moved."""
         path = resolve_library_path(raw, self.options.roots)
-        self._check_media(path, path.name)
+        eta = self._check_media(path, path.name)
         media_id = media_id_for(path)
-        job = self.catalog.create_job(str(path), "path", input_path=str(path), title=title or None, media_id=media_id)
+        job = self.catalog.create_job(
+            str(path), "path", input_path=str(path), title=title or None, media_id=media_id, eta_s=eta
+        )
         return Submitted(media_id, job.id)
 
-    def _check_media(self, path: Path, name: str) -> None:
-        probe_media(path, max_duration_s=self.options.max_duration_s, name=name)
+    def _check_media(self, path: Path, name: str) -> float | None:
+        """Refuse what is not media we accept; for what is, the expected ingest time (None: not known)."""
+        info = probe_media(path, max_duration_s=self.options.max_duration_s, name=name)
+        return self.options.expect_s(info.duration_s) if self.options.expect_s is not None else None
 
     # a job's file ----------------------------------------------------------------------------------
     def run(self, job: JobRecord, control: IngestControl) -> IngestResult:

@@ -319,6 +319,7 @@ class Ingestor:
     ) -> IngestResult:
         """Ingest one file, start to end; the loop below is the whole process."""
         path = Path(path)
+        started = time.monotonic()
         if not path.is_file():
             raise UnsupportedMediaError(f"{path}: no such file")
         control.report("hash", overall_progress("hash", 0.0))
@@ -380,7 +381,8 @@ class Ingestor:
             control.report("index", overall_progress("index", 0.0))
             writer.finish(on_progress=lambda f: control.report("index", overall_progress("index", 0.9 * f)))
             chapters = chapters_of(media_id, writer.segments, self.embedder, self.options.chapters)
-            self.catalog.add_media(writer.record, writer.segments, chapters)
+            took = round(time.monotonic() - started, 2)
+            self.catalog.add_media(replace(writer.record, ingest_s=took), writer.segments, chapters)
         except WorkAbandonedError:
             raise  # the new owner of the job cleans up; this worker must not touch its points
         except BaseException:

@@ -265,7 +265,13 @@ def test_media_rm_removes_points_and_rows(
 ) -> None:
     jfk = next(c for c in speech_clips[1] if c.name == "jfk")  # type: ignore[attr-defined]
     lib = Library(tmp_path, make_env(tmp_path, offline_models), {})
-    lib.run("ingest", str(jfk.path))
+    first = lib.run("ingest", str(jfk.path))
+    assert "expected about" not in first.stderr  # tiny.en was never measured, and nothing ran here yet
+    louder = tmp_path / "jfk-louder.wav"
+    ffmpeg("-i", str(jfk.path), "-af", "volume=2", str(louder))
+    second = lib.run("ingest", str(louder))  # now this machine's own last ingest says how long it takes
+    assert "jfk-louder.wav: expected about" in second.stderr and "the last ingest on this machine" in second.stderr
+    lib.run("media", "rm", next(str(m["id"]) for m in lib.media() if m["filename"] == "jfk-louder.wav"))
     [media] = lib.media()
     assert lib.points(str(media["id"])) >= 1
     assert "country" in lib.run("transcript", str(media["id"])).stdout
