@@ -55,6 +55,9 @@ class SpeakerOptions:
     num_speakers: int | None = None
     min_speakers: int = 1
     max_speakers: int = 8
+    # Average linkage holds every pair of windows in memory: past this many (about an hour of speech), an
+    # even sample of them is clustered and the rest join the nearest speaker.
+    max_linkage_windows: int = 3000
 
 
 def speaker_label(index: int) -> str:
@@ -105,6 +108,8 @@ def cluster_voices(
         return np.zeros(0, dtype=np.int64)
     if n == 1:
         return np.zeros(1, dtype=np.int64)
+    if n > options.max_linkage_windows:
+        return _cluster_sample(np.asarray(vectors, dtype=np.float64), durations, options)
     from scipy.cluster.hierarchy import fcluster
 
     tree = _average_linkage(np.asarray(vectors, dtype=np.float64))
@@ -121,6 +126,14 @@ def cluster_voices(
     floor = options.num_speakers or options.min_speakers
     labels = _merge_small(np.asarray(vectors, dtype=np.float64), labels, weights, options, floor)
     return _in_order_of_appearance(labels)
+
+
+def _cluster_sample(vectors: np.ndarray, durations: Sequence[float], options: SpeakerOptions) -> np.ndarray:
+    """Cluster an even sample of the windows, then give every window the speaker whose centroid is nearest."""
+    pick = np.linspace(0, len(vectors) - 1, options.max_linkage_windows).round().astype(int)
+    sample = cluster_voices(vectors[pick], [durations[i] for i in pick], options)
+    centroids = np.stack([_unit(vectors[pick][sample == g].mean(axis=0)) for g in range(int(sample.max()) + 1)])
+    return _in_order_of_appearance((vectors @ centroids.T).argmax(axis=1))
 
 
 def _merge_small(
@@ -175,19 +188,26 @@ def voice_turns(
     labels = np.asarray(speakers, dtype=np.int64)
     k = int(labels.max()) + 1
     turns: list[SpeakerTurn] = []
+    order = np.argsort(w[:, 0], kind="stable")
+    starts_sorted = w[order, 0]
+    longest = float((w[:, 1] - w[:, 0]).max())
     for start, end in regions:
         count = max(1, round((end - start) / FRAME_S))
         times = start + (np.arange(count) + 0.5) * (end - start) / count
-        closeness = 1.0 - np.abs(times[:, None] - centres[None, :]) / halves[None, :]  # frames x windows
-        weight = np.clip(closeness, 0.0, None)
+        # only the windows that can reach this region (a long file has thousands elsewhere)
+        near = order[np.searchsorted(starts_sorted, start - longest) : np.searchsorted(starts_sorted, end)]
+        if near.size == 0:
+            near = np.asarray([int(np.abs(centres - (start + end) / 2).argmin())])
+        c, h, lab = centres[near], halves[near], labels[near]
+        weight = np.clip(1.0 - np.abs(times[:, None] - c[None, :]) / h[None, :], 0.0, None)  # frames x windows
         votes = np.zeros((count, k))
         for s in range(k):
-            votes[:, s] = weight[:, labels == s].sum(axis=1)
+            votes[:, s] = weight[:, lab == s].sum(axis=1)
         frame_speaker = votes.argmax(axis=1)
         uncovered = votes.max(axis=1) <= 0
         if uncovered.any():
-            nearest = np.abs(times[uncovered, None] - centres[None, :]).argmin(axis=1)
-            frame_speaker[uncovered] = labels[nearest]
+            nearest = np.abs(times[uncovered, None] - c[None, :]).argmin(axis=1)
+            frame_speaker[uncovered] = lab[nearest]
         runs = _runs(frame_speaker.tolist())
         runs = _absorb_short(runs, max(1, round(options.min_turn_s / ((end - start) / count))))
         step = (end - start) / count

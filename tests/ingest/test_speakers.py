@@ -122,3 +122,15 @@ def test_segments_without_words_take_the_speaker_they_overlap_most() -> None:
     out = assign_speakers(segs, turns)
     assert [s.speaker for s in out] == ["SPEAKER_1", "SPEAKER_2", None]  # no turn within reach: unknown
     assert assign_speakers(segs, []) == segs  # no speakers found: the transcript as it was
+
+
+def test_a_long_file_is_clustered_on_a_sample_and_every_window_still_gets_its_voice() -> None:
+    rng = np.random.default_rng(5)
+    voices = _voices(rng, 3)
+    truth = [(i * 10.0, i * 10.0 + 9.5, i % 3) for i in range(60)]  # ten minutes, three voices in turn
+    _, windows, vectors = _windows_of(truth, voices, rng)
+    options = SpeakerOptions(max_linkage_windows=100)  # fewer than the windows: the sample path
+    assert len(windows) > 300
+    labels = cluster_voices(vectors, [1.25] * len(windows), options)
+    whole = cluster_voices(vectors, [1.25] * len(windows))
+    assert len(set(labels.tolist())) == 3 and (labels == whole).all()
