@@ -23,7 +23,9 @@ async function refresh() {
       el("td", {}, el("span", { class: `badge ${j.status}` }, j.status), j.error ? ` ${j.error}` : ""),
       el("td", {}, j.stage),
       el("td", {}, el("progress", { max: "1", value: String(j.progress) }), ` ${Math.round(j.progress * 100)}%`),
-      el("td", {}, j.eta_s != null && j.status === "running" ? `~${fmtTime(j.eta_s)}` : ""),
+      // a queued job says how long it is expected to take once it runs; a running one, how long is left
+      el("td", {}, j.eta_s == null || !["running", "queued"].includes(j.status) ? ""
+        : j.status === "queued" ? `about ${fmtTime(j.eta_s)} once started` : `~${fmtTime(j.eta_s)}`),
     ))) : el("div", { class: "empty" }, "No jobs yet."));
   mediaBox.replaceChildren(media.length ? el("table", {},
     el("tr", {}, el("th", {}, "title"), el("th", {}, "kind"), el("th", {}, "length"), el("th", {}, "status")),
@@ -48,7 +50,8 @@ function poll(jobId) {
         clearInterval(polling);
         setUploadStatus(`${job.status}: ${job.error || ""}`, true);
       } else {
-        setUploadStatus(`${job.stage}… ${Math.round(job.progress * 100)}%`);
+        const left = job.eta_s != null ? `, about ${fmtTime(job.eta_s)} ${job.status === "queued" ? "once started" : "left"}` : "";
+        setUploadStatus(`${job.stage}… ${Math.round(job.progress * 100)}%${left}`);
       }
     } catch (err) {
       setUploadStatus(err.message, true);
