@@ -17,7 +17,7 @@ is numpy and scipy on plain data, so it is tested without a model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -212,7 +212,7 @@ def voice_turns(
             nearest = np.abs(times[uncovered, None] - c[None, :]).argmin(axis=1)
             frame_speaker[uncovered] = lab[nearest]
         runs = _runs(frame_speaker.tolist())
-        runs = _absorb_short(runs, max(1, round(options.min_turn_s / ((end - start) / count))))
+        runs = _absorb_short(runs, lambda lo, hi: hi - lo, max(1, round(options.min_turn_s / ((end - start) / count))))
         step = (end - start) / count
         for speaker, lo, hi in runs:
             turns.append(SpeakerTurn(round(start + lo * step, 3), round(start + hi * step, 3), speaker))
@@ -230,11 +230,16 @@ def _runs(values: list[int]) -> list[tuple[int, int, int]]:
     return out
 
 
-def _absorb_short(runs: list[tuple[int, int, int]], min_frames: int) -> list[tuple[int, int, int]]:
+def _absorb_short(
+    runs: list[tuple[int, int, int]], length: Callable[[int, int], float], minimum: float
+) -> list[tuple[int, int, int]]:
+    """Runs with the shortest (by ``length(first, end)``) under ``minimum`` folded into the run before it
+    (the first run into the one after), one at a time, until every run is long enough or one is left."""
     runs = list(runs)
     while len(runs) > 1:
-        shortest = min(range(len(runs)), key=lambda i: runs[i][2] - runs[i][1])
-        if runs[shortest][2] - runs[shortest][1] >= min_frames:
+        lengths = [length(lo, hi) for _, lo, hi in runs]
+        shortest = min(range(len(runs)), key=lambda i: lengths[i])
+        if lengths[shortest] >= minimum:
             break
         into = shortest - 1 if shortest > 0 else shortest + 1
         lo = min(runs[into][1], runs[shortest][1])
@@ -294,18 +299,7 @@ def _word_runs(
     filled: list[int] = []
     for s in speakers:
         filled.append(s if s is not None else (filled[-1] if filled else known[0]))
-    runs = _runs(filled)
-    while len(runs) > 1:
-        lengths = [words[hi - 1].end_s - words[lo].start_s for _, lo, hi in runs]
-        shortest = min(range(len(runs)), key=lambda i: lengths[i])
-        if lengths[shortest] >= min_run_s:
-            break
-        into = shortest - 1 if shortest > 0 else shortest + 1
-        lo = min(runs[into][1], runs[shortest][1])
-        hi = max(runs[into][2], runs[shortest][2])
-        runs[into] = (runs[into][0], lo, hi)
-        del runs[shortest]
-        runs = _merge_equal(runs)
+    runs = _absorb_short(_runs(filled), lambda lo, hi: words[hi - 1].end_s - words[lo].start_s, min_run_s)
     return [(s, lo, hi) for s, lo, hi in runs]
 
 
