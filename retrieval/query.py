@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from retrieval.text import normalize, terms
+from retrieval.text import STOPWORDS, normalize, terms, tokens_with_offsets
 
 __all__ = ["ParsedQuery", "contains_phrases", "parse_query"]
 
@@ -18,13 +18,22 @@ class ParsedQuery:
     text: str  # the query with quote marks removed: what gets embedded
     phrases: tuple[str, ...]  # normalised quoted phrases, each must appear in a result
     terms: tuple[str, ...]  # stemmed content terms, for lexical scoring and highlights
+    # terms (as stemmed) that the library never says, each with the phonetic keys of the word typed: a
+    # passage word with one of those keys counts as the term (retrieval.sounds); set by the searcher
+    sounds: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    words: tuple[str, ...] = ()  # the content words as typed (lower case), outside quoted phrases
+
+    def sound_keys(self) -> frozenset[str]:
+        return frozenset(k for _, keys in self.sounds for k in keys)
 
 
 def parse_query(raw: str) -> ParsedQuery:
     phrases = tuple(p for p in (normalize(m.group(1)) for m in _QUOTED.finditer(raw)) if p)
     text = " ".join(_QUOTED.sub(lambda m: m.group(1), raw).replace('"', " ").split())
     found = terms(text) or terms(text, keep_stopwords=True)
-    return ParsedQuery(raw=raw, text=text, phrases=phrases, terms=tuple(dict.fromkeys(found)))
+    free = _QUOTED.sub(" ", raw)
+    words = tuple(dict.fromkeys(tok for tok, _, _ in tokens_with_offsets(free) if tok not in STOPWORDS))
+    return ParsedQuery(raw=raw, text=text, phrases=phrases, terms=tuple(dict.fromkeys(found)), words=words)
 
 
 def contains_phrases(text: str, phrases: tuple[str, ...]) -> bool:

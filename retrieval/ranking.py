@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from retrieval.query import ParsedQuery, contains_phrases
+from retrieval.sounds import sound_keys, sound_tokens
 from retrieval.text import ends_sentence, normalize, sentences, stem, tokens_with_offsets
 from retrieval.types import Chapter, ChapterRef, Hit, Moment, SegmentText
 
@@ -35,6 +36,7 @@ __all__ = [
     "rerank",
     "score_segment",
     "select_clusters",
+    "stems_of",
 ]
 
 # (start_s, end_s, text) of one transcript segment, or a SegmentText that also knows where its words are
@@ -170,17 +172,29 @@ def cluster_segments(cluster: Cluster) -> list[SegmentT]:
 
 
 @lru_cache(maxsize=1 << 16)
-def _stems(text: str) -> frozenset[str]:
+def stems_of(text: str) -> frozenset[str]:
     # A library's segments come back query after query; stemming them again was a third of a search.
     return frozenset(stem(tok) for tok, _, _ in tokens_with_offsets(text))
 
 
+@lru_cache(maxsize=1 << 16)
+def _sounds(text: str) -> frozenset[str]:
+    return frozenset(sound_tokens(text))
+
+
+SOUND_CREDIT = 0.8  # a word that only sounds like the term typed counts for a little less than the term
+
+
 def lexical_score(text: str, query: ParsedQuery) -> float:
-    """Share of the query's terms (and phrases) found in ``text``, 0..1."""
+    """Share of the query's terms (and phrases) found in ``text``, 0..1. A term the library never says
+    (``query.sounds``) is found, for a little less, where a word sounds like it."""
     if not query.terms and not query.phrases:
         return 0.0
-    stems = _stems(text)
-    found = sum(1 for t in query.terms if t in stems)
+    stems = stems_of(text)
+    found: float = sum(1 for t in query.terms if t in stems)
+    if query.sounds:
+        heard = _sounds(text)
+        found += sum(SOUND_CREDIT for t, keys in query.sounds if t not in stems and heard.intersection(keys))
     haystack = f" {normalize(text)} "
     found += sum(2 for p in query.phrases if f" {p} " in haystack)
     return found / (len(query.terms) + 2 * len(query.phrases))
@@ -189,7 +203,12 @@ def lexical_score(text: str, query: ParsedQuery) -> float:
 def highlight_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     """Character spans in ``text`` of query terms and phrases, sorted, overlapping spans merged."""
     wanted = set(query.terms)
-    spans = [(s, e) for tok, s, e in tokens_with_offsets(text) if stem(tok) in wanted]
+    keys = query.sound_keys()
+    spans = [
+        (s, e)
+        for tok, s, e in tokens_with_offsets(text)
+        if stem(tok) in wanted or (keys and not keys.isdisjoint(sound_keys(tok)))
+    ]
     spans += phrase_offsets(text, query)
     merged: list[tuple[int, int]] = []
     for s, e in sorted(spans):

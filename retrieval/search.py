@@ -13,7 +13,7 @@ import numpy as np
 from retrieval.embedder import Embedder
 from retrieval.errors import QueryError
 from retrieval.index import PassageIndex, require_single_model
-from retrieval.query import contains_phrases, parse_query
+from retrieval.query import ParsedQuery, contains_phrases, parse_query
 from retrieval.ranking import (
     Cluster,
     SegmentT,
@@ -27,10 +27,12 @@ from retrieval.ranking import (
     rerank,
     score_segment,
     select_clusters,
+    stems_of,
 )
-from retrieval.sparse import query_vector
-from retrieval.text import normalize
-from retrieval.types import Chapter, Moment, SearchFilters, SearchMode, speaker_key
+from retrieval.sounds import sound_keys
+from retrieval.sparse import query_vector, sounds_vector, with_sounds
+from retrieval.text import normalize, stem
+from retrieval.types import Chapter, Hit, Moment, SearchFilters, SearchMode, speaker_key
 
 __all__ = [
     "MAX_LIMIT",
@@ -188,6 +190,12 @@ class Searcher:
         sparse = query_vector(query.text)
         fetch = self.options.phrase_candidates if query.phrases else self.options.candidates
         hits = self.index.search(mode, dense, sparse or None, filters, max(fetch, limit * 3))
+        if mode != "semantic":
+            query = self._unheard(query, hits, filters)
+            if query.sounds:  # words no passage says: look for the words that sound like them as well
+                heard_as = sounds_vector([w for w in query.words if stem(w) in dict(query.sounds)])
+                sparse = with_sounds(sparse, heard_as)
+                hits = self.index.search(mode, dense, sparse or None, filters, max(fetch, limit * 3))
         if query.phrases:
             hits = [h for h in hits if contains_phrases(h.passage.text, query.phrases)]
         clusters = merge_hits(hits)[: max(limit * 2, self.options.rerank_clusters)]
@@ -212,6 +220,23 @@ class Searcher:
             [build_moment(r, query) for r in kept], [peaks[id(r.cluster)] for r in kept], dense, query.phrases
         )
         return self._with_speaker_names(distinct_moments(moments))
+
+    def _unheard(self, query: ParsedQuery, hits: Sequence[Hit], filters: SearchFilters) -> ParsedQuery:
+        """The query with the words that the library (within the filters) never says marked to be matched
+        by their sound (``ParsedQuery.sounds``): typed names that Whisper wrote another way. A word that a
+        candidate passage says is heard; any other is looked up alone (one keyword query each, which
+        finds the passages that say it if there are any)."""
+        said: set[str] = set()
+        for h in hits:
+            said |= stems_of(h.passage.text)
+        unheard: list[tuple[str, tuple[str, ...]]] = []
+        for word in query.words:
+            term = stem(word)
+            if term in said or not sound_keys(word) or any(term == t for t, _ in unheard):
+                continue
+            if not self.index.search("keyword", None, query_vector(word) or None, filters, 1):
+                unheard.append((term, sound_keys(word)))
+        return replace(query, sounds=tuple(unheard)) if unheard else query
 
     def _with_speaker_names(self, moments: list[Moment]) -> list[Moment]:
         if self.speakers is None or not any(m.speaker for m in moments):

@@ -11,9 +11,12 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 
+from retrieval.sounds import sound_keys, sound_tokens
 from retrieval.text import terms
 
-__all__ = ["SparseVector", "document_vector", "query_vector", "term_id"]
+__all__ = ["SOUND_WEIGHT", "SparseVector", "document_vector", "query_vector", "sounds_vector", "term_id", "with_sounds"]
+
+SOUND_WEIGHT = 0.5  # each of a word's two phonetic keys, against 1.0 for a word said as typed
 
 K1 = 1.2
 B = 0.75
@@ -40,11 +43,14 @@ def _merge(weights: dict[int, float]) -> SparseVector:
 
 
 def document_vector(text: str) -> SparseVector:
+    """The passage's BM25 term weights, and in the same vector the weights of its words' phonetic keys
+    (retrieval.sounds; their own ids, so word queries never meet them), both normalised by the passage's
+    length in words."""
     counts = Counter(terms(text))
     length = sum(counts.values())
     norm = K1 * (1 - B + B * length / AVG_DOC_TERMS)
     weights: dict[int, float] = {}
-    for term, tf in counts.items():
+    for term, tf in [*counts.items(), *Counter(sound_tokens(text)).items()]:
         tid = term_id(term)
         weights[tid] = weights.get(tid, 0.0) + tf * (K1 + 1) / (tf + norm)
     return _merge(weights)
@@ -54,3 +60,17 @@ def query_vector(text: str) -> SparseVector:
     """One unit weight per distinct query term; stopwords count only when nothing else is left."""
     found = terms(text) or terms(text, keep_stopwords=True)
     return _merge({term_id(t): 1.0 for t in set(found)})
+
+
+def sounds_vector(words: list[str]) -> SparseVector:
+    """A query for passages with words that sound like ``words``: one unit weight per phonetic key."""
+    return _merge({term_id(k): 1.0 for w in words for k in sound_keys(w)})
+
+
+def with_sounds(query: SparseVector, sounds: SparseVector, weight: float = SOUND_WEIGHT) -> SparseVector:
+    """``query`` with ``sounds`` added at ``weight`` each: one keyword query in which the words typed still
+    count most and a passage with a word that sounds like a missing one gains on those without."""
+    merged = dict(zip(query.indices, query.values, strict=True))
+    for i, v in zip(sounds.indices, sounds.values, strict=True):
+        merged[i] = merged.get(i, 0.0) + weight * v
+    return _merge(merged)

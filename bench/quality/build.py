@@ -19,7 +19,7 @@ from typing import Any
 from bench.quality.corpus import entry_sentences, require_dictionaries
 from bench.speech import SAMPLE_RATE_HZ, VOICE, build_spoken_media
 
-__all__ = ["Answer", "GoldQuery", "build_set", "resolve_queries", "story_starts"]
+__all__ = ["Answer", "GoldQuery", "build_set", "resolve_queries", "speak_items", "story_starts"]
 
 HERE = Path(__file__).resolve().parent
 SET_FILE = HERE / "set.json"
@@ -56,12 +56,19 @@ def _media_fingerprint(item: dict[str, Any], sentences: list[str], pauses: list[
 def build_set(out_dir: Path) -> dict[str, Any]:
     """Build the media under ``out_dir`` (reusing each file whose words have not changed) and return the
     manifest, with every query of queries.json resolved to its answer's time range."""
-    require_dictionaries()
-    manifest_path = out_dir / "manifest.json"
-    previous = {m["name"]: m for m in json.loads(manifest_path.read_text())["media"]} if manifest_path.is_file() else {}
     spec = json.loads(SET_FILE.read_text())
+    manifest = speak_items(spec["media"], out_dir, out_dir / "manifest.json")
+    manifest["queries"] = resolve_queries(manifest)
+    return manifest
+
+
+def speak_items(items: list[dict[str, Any]], out_dir: Path, manifest_path: Path) -> dict[str, Any]:
+    """Speak each media item (its dictionary entries in order) into ``out_dir/media`` unless the file
+    for the same words is there already; write and return the manifest of ``items``."""
+    require_dictionaries()
+    previous = {m["name"]: m for m in json.loads(manifest_path.read_text())["media"]} if manifest_path.is_file() else {}
     media = []
-    for item in spec["media"]:
+    for item in items:
         sentences: list[str] = []
         entries: list[str] = []
         pauses: list[float] = []
@@ -98,8 +105,8 @@ def build_set(out_dir: Path) -> dict[str, Any]:
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(json.dumps({"media": media + pending}, indent=1))
     manifest: dict[str, Any] = {"media": media}
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=1))
-    manifest["queries"] = resolve_queries(manifest)
     return manifest
 
 

@@ -16,7 +16,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-__all__ = ["DICT_DIR", "entry_sentences", "read_entry", "require_dictionaries"]
+__all__ = ["DICT_DIR", "entry_sentences", "headwords", "read_entry", "require_dictionaries"]
 
 DICT_DIR = Path("/usr/share/dictd")
 DEBIAN_PACKAGES = {"foldoc": "dict-foldoc", "jargon": "dict-jargon"}
@@ -46,6 +46,23 @@ def _dictionary(name: str) -> tuple[bytes, dict[str, tuple[int, int]]]:
         head, offset, length = line.split("\t")[:3]
         index.setdefault(head.lower(), (_number(offset), _number(length)))
     return data, index
+
+
+def headwords(dictionary: str) -> list[str]:
+    """Every headword of the dictionary as the entry writes it (the index keeps some in lower case), one
+    per entry (an entry filed under several headwords comes once)."""
+    data, _ = _dictionary(dictionary)
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for line in (DICT_DIR / f"{dictionary}.index").read_text(encoding="utf-8").splitlines():
+        head, offset, length = line.split("\t")[:3]
+        if (offset, length) in seen or head.startswith("00-database"):
+            continue
+        seen.add((offset, length))
+        start = _number(offset)
+        first = data[start : start + _number(length)].decode("utf-8").split("\n", 1)[0].strip()
+        out.append(first if first.lower() == head.lower() else head)
+    return out
 
 
 def read_entry(dictionary: str, headword: str) -> str:

@@ -310,3 +310,28 @@ def test_a_server_that_is_not_qdrant_is_named_as_such(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_name_whisper_misheard_is_found_by_how_it_sounds(
+    index: PassageIndex, embedder: SentenceTransformerEmbedder
+) -> None:
+    """Whisper writes names it does not know as it hears them; the name as typed still finds them, the
+    sounding-alike word is highlighted, a word the library does say is matched as said, and a quoted
+    phrase stays exact."""
+    said = [
+        "Kobawl is a language for business records.",
+        "It was designed by a committee in nineteen sixty.",
+        "Mochley built the first machine together with Eckert.",
+    ]
+    p = make_passage("history", "audio", said)
+    index.upsert([p], embedder.embed_documents([p.text]), [document_vector(p.text)], embedder.model_id)
+    searcher = Searcher(embedder, index)
+    for mode in ("keyword", "hybrid"):
+        top = searcher.search("COBOL", mode=mode).moments[0]  # type: ignore[arg-type]
+        assert (top.media_id, top.start) == ("history", 100.0)
+        assert [top.text[s:e] for s, e in top.highlights] == ["Kobawl"]
+        top = searcher.search("who built the machine with mauchly", mode=mode).moments[0]  # type: ignore[arg-type]
+        assert (top.media_id, top.start) == ("history", 116.0)
+        assert "Mochley" in [top.text[s:e] for s, e in top.highlights]
+    assert searcher.search('"cobol"').moments == []
+    assert searcher.search("cobol", mode="semantic").moments[0].highlights == []  # meaning only: no sounds

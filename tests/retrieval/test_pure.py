@@ -16,6 +16,7 @@ from retrieval.ranking import (
     cluster_segments,
     distinct_moments,
     highlight_offsets,
+    lexical_score,
     merge_hits,
     place_in_chapter,
     rerank,
@@ -287,3 +288,46 @@ def test_a_moment_names_its_chapter_and_opens_at_the_story_start_only_for_a_stor
 def test_a_story_question_is_one_the_story_opening_answers_about_as_well_as_the_best_sentence() -> None:
     assert asks_for_story(0.62, 0.60, margin=0.05)  # "what is a heisenbug": the headword answers it
     assert not asks_for_story(0.62, 0.40, margin=0.05)  # "who invented ethernet": one sentence stands out
+
+
+def test_names_whisper_wrote_as_heard_share_a_phonetic_key() -> None:
+    from retrieval.sounds import sound_keys, sounds_alike
+
+    for typed, heard in [
+        ("COBOL", "Kobawl"),
+        ("Mauchly", "Mochley"),
+        ("Atanasoff", "Ahtunisoff"),
+        ("Neumann", "Newman"),
+    ]:
+        assert sounds_alike(heard, sound_keys(typed)), (typed, heard)
+    assert not sounds_alike("bridge", sound_keys("COBOL"))
+    assert sound_keys("the") == () and sound_keys("Z3") == () and sound_keys("it's") == ()
+
+
+def test_phonetic_keys_live_beside_the_words_without_touching_word_queries() -> None:
+    from retrieval.sounds import sound_tokens
+    from retrieval.sparse import SOUND_WEIGHT, sounds_vector, term_id, with_sounds
+
+    doc = document_vector("Kobawl was designed by a committee")
+    assert term_id("kobawl") in doc.indices and term_id(sound_tokens("Kobawl")[0]) in doc.indices
+    word_ids = set(query_vector("committee").indices)
+    assert word_ids.isdisjoint(sounds_vector(["kobawl"]).indices)
+    both = with_sounds(query_vector("cobol committee"), sounds_vector(["cobol"]))
+    weights = dict(zip(both.indices, both.values, strict=True))
+    assert weights[term_id("committe")] == 1.0
+    assert sorted(v for i, v in weights.items() if i in set(sounds_vector(["cobol"]).indices)) == [SOUND_WEIGHT] * 2
+
+
+def test_a_word_that_only_sounds_like_the_query_scores_and_is_highlighted() -> None:
+    from dataclasses import replace
+
+    from retrieval.sounds import sound_keys
+
+    q = parse_query("cobol committee")
+    assert q.words == ("cobol", "committee")
+    assert lexical_score("Kobawl by a committee", q) == 0.5  # without sounds: only "committee"
+    fuzzy = replace(q, sounds=(("cobol", sound_keys("cobol")),))
+    assert lexical_score("Kobawl by a committee", fuzzy) == pytest.approx((1 + 0.8) / 2)
+    text = "Kobawl by a committee"
+    assert [text[s:e] for s, e in highlight_offsets(text, fuzzy)] == ["Kobawl", "committee"]
+    assert parse_query('"cobol" committee').words == ("committee",)  # a quoted word stays exact
