@@ -260,46 +260,17 @@ class EdgePassageIndex:
         sparse: SparseVector | None,
         filters: SearchFilters,
         limit: int,
-        sounds: SparseVector | None = None,
     ) -> list[Hit]:
         from qdrant_edge import Fusion, Prefetch, Query, QueryRequest
         from qdrant_edge import SparseVector as EdgeSparse
 
         flt = self._filter(filters)
         sparse_q = EdgeSparse(indices=list(sparse.indices), values=list(sparse.values)) if sparse else None
-        fusion: Any = Fusion.Rrf(k=RRF_K)  # the stub types the nested class apart from Fusion
-        sounds_q = (
-            [
-                Prefetch(
-                    query=Query.Nearest(
-                        EdgeSparse(indices=list(sounds.indices), values=list(sounds.values)), using=SPARSE
-                    ),
-                    filter=flt,
-                    limit=limit,
-                )
-            ]
-            if sounds
-            else []
-        )
         if mode == "semantic" or (mode == "hybrid" and sparse_q is None):
             if dense is None:
                 raise QueryError("semantic search needs a query vector")
             request = QueryRequest(
                 query=Query.Nearest(dense.tolist(), using=DENSE), filter=flt, limit=limit, with_payload=True
-            )
-        elif mode == "keyword" and sounds_q:
-            request = QueryRequest(
-                prefetches=[
-                    *(
-                        [Prefetch(query=Query.Nearest(sparse_q, using=SPARSE), filter=flt, limit=limit)]
-                        if sparse_q
-                        else []
-                    ),
-                    *sounds_q,
-                ],
-                query=fusion,
-                limit=limit,
-                with_payload=True,
             )
         elif mode == "keyword":
             if sparse_q is None:
@@ -310,11 +281,11 @@ class EdgePassageIndex:
         else:
             if dense is None or sparse_q is None:
                 raise QueryError("hybrid search needs a query vector")
+            fusion: Any = Fusion.Rrf(k=RRF_K)  # the stub types the nested class apart from Fusion
             request = QueryRequest(
                 prefetches=[
                     Prefetch(query=Query.Nearest(dense.tolist(), using=DENSE), filter=flt, limit=limit),
                     Prefetch(query=Query.Nearest(sparse_q, using=SPARSE), filter=flt, limit=limit),
-                    *sounds_q,
                 ],
                 query=fusion,
                 limit=limit,

@@ -61,11 +61,7 @@ class PassageIndex(Protocol):
         sparse: SparseVector | None,
         filters: SearchFilters,
         limit: int,
-        sounds: SparseVector | None = None,
-    ) -> list[Hit]:
-        """The best ``limit`` passages. ``sounds`` (phonetic keys of query words no passage says,
-        retrieval.sounds) is a third list fused with the others, in keyword and hybrid mode."""
-        ...
+    ) -> list[Hit]: ...
 
     def check(self) -> None: ...
 
@@ -306,7 +302,6 @@ class QdrantPassageIndex:
         sparse: SparseVector | None,
         filters: SearchFilters,
         limit: int,
-        sounds: SparseVector | None = None,
     ) -> list[Hit]:
         from qdrant_client import models
 
@@ -314,18 +309,6 @@ class QdrantPassageIndex:
             return []
         flt = self._filter(filters)
         sparse_q = models.SparseVector(indices=sparse.indices, values=sparse.values) if sparse else None
-        sounds_q = (
-            [
-                models.Prefetch(
-                    query=models.SparseVector(indices=sounds.indices, values=sounds.values),
-                    using=SPARSE,
-                    filter=flt,
-                    limit=limit,
-                )
-            ]
-            if sounds
-            else []
-        )
         name = self.config.collection
         if mode == "semantic" or (mode == "hybrid" and sparse_q is None):
             if dense is None:
@@ -336,18 +319,6 @@ class QdrantPassageIndex:
                 query=dense.tolist(),
                 using=DENSE,
                 query_filter=flt,
-                limit=limit,
-                with_payload=True,
-            )
-        elif mode == "keyword" and sounds_q:
-            res = self._call(
-                self._client.query_points,
-                name,
-                prefetch=[
-                    *([models.Prefetch(query=sparse_q, using=SPARSE, filter=flt, limit=limit)] if sparse_q else []),
-                    *sounds_q,
-                ],
-                query=models.FusionQuery(fusion=models.Fusion.RRF),
                 limit=limit,
                 with_payload=True,
             )
@@ -372,7 +343,6 @@ class QdrantPassageIndex:
                 prefetch=[
                     models.Prefetch(query=dense.tolist(), using=DENSE, filter=flt, limit=limit),
                     models.Prefetch(query=sparse_q, using=SPARSE, filter=flt, limit=limit),
-                    *sounds_q,
                 ],
                 query=models.FusionQuery(fusion=models.Fusion.RRF),
                 limit=limit,
