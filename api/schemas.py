@@ -60,6 +60,11 @@ class MomentPublic(BaseModel):
         default_factory=list,
         description="Where each highlight is spoken (seconds), one per highlight, when the media has word times.",
     )
+    sounds_like: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description="The highlights (character offsets, as in highlights) that match a query word only by how "
+        "it sounds: a name the transcript spells the way Whisper heard it ('Kobawl' for 'COBOL').",
+    )
     chapter: ChapterRefPublic | None = Field(default=None, description="The chapter the moment is in, where known")
     match: MatchPublic | None = Field(
         default=None,
@@ -88,6 +93,7 @@ class MomentPublic(BaseModel):
             text=m.text,
             highlights=list(m.highlights),
             highlight_starts=list(m.highlight_starts),
+            sounds_like=list(m.sounds_like),
             chapter=None
             if m.chapter is None
             else ChapterRefPublic(id=m.chapter.index, title=m.chapter.title, start=m.chapter.start),

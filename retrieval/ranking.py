@@ -28,6 +28,7 @@ __all__ = [
     "chapter_at",
     "cluster_segments",
     "distinct_moments",
+    "fuse",
     "highlight_offsets",
     "lexical_score",
     "merge_hits",
@@ -36,6 +37,7 @@ __all__ = [
     "rerank",
     "score_segment",
     "select_clusters",
+    "sound_offsets",
     "stems_of",
 ]
 
@@ -52,6 +54,29 @@ class Cluster:
     score: float
     start_s: float
     end_s: float
+
+
+def fuse(
+    dense: Sequence[Hit], sparse: Sequence[Hit], *, method: str, dense_weight: float, k: float = 60.0
+) -> list[Hit]:
+    """One ranked list from the dense (semantic) and sparse (keyword) lists of the same query, best first.
+
+    ``rrf``: reciprocal rank fusion, ``w / (k + rank)`` from each list the passage is in (``w`` is
+    ``dense_weight`` for the dense list, ``1 - dense_weight`` for the sparse one). ``convex``: a weighted
+    sum of the two scores, each over the best score of its list (a cosine and a BM25 score are on
+    different scales), 0 from a list the passage is not in.
+    """
+    weights = (dense_weight, 1.0 - dense_weight)
+    scores: dict[tuple[str, int], float] = defaultdict(float)
+    passages: dict[tuple[str, int], Hit] = {}
+    for hits, weight in zip((dense, sparse), weights, strict=True):
+        top = max((h.score for h in hits), default=0.0) or 1.0
+        for rank, h in enumerate(hits, start=1):
+            key = (h.passage.media_id, h.passage.index)
+            passages.setdefault(key, h)
+            scores[key] += weight / (k + rank) if method == "rrf" else weight * h.score / top
+    ranked = sorted(scores, key=lambda key: -scores[key])
+    return [replace(passages[key], score=scores[key]) for key in ranked]
 
 
 def merge_hits(hits: Sequence[Hit], *, min_overlap: float = 0.25) -> list[Cluster]:
@@ -203,12 +228,8 @@ def lexical_score(text: str, query: ParsedQuery) -> float:
 def highlight_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     """Character spans in ``text`` of query terms and phrases, sorted, overlapping spans merged."""
     wanted = set(query.terms)
-    keys = query.sound_keys()
-    spans = [
-        (s, e)
-        for tok, s, e in tokens_with_offsets(text)
-        if stem(tok) in wanted or (keys and not keys.isdisjoint(sound_keys(tok)))
-    ]
+    spans = [(s, e) for tok, s, e in tokens_with_offsets(text) if stem(tok) in wanted]
+    spans += sound_offsets(text, query)
     spans += phrase_offsets(text, query)
     merged: list[tuple[int, int]] = []
     for s, e in sorted(spans):
@@ -217,6 +238,20 @@ def highlight_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
         else:
             merged.append((s, e))
     return merged
+
+
+def sound_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
+    """Character spans in ``text`` of words that match a query word only by how they sound (``query.sounds``:
+    a name the library never says as typed), in order."""
+    keys = query.sound_keys()
+    if not keys:
+        return []
+    wanted = set(query.terms)
+    return [
+        (s, e)
+        for tok, s, e in tokens_with_offsets(text)
+        if stem(tok) not in wanted and not keys.isdisjoint(sound_keys(tok))
+    ]
 
 
 def _speaker_label(segment: SegmentT) -> str | None:
@@ -357,6 +392,7 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
         text=text,
         highlights=highlights,
         highlight_starts=[round(t, 2) for t in highlight_starts],
+        sounds_like=sound_offsets(text, query),
         speaker=_speaker_label(segments[best]),
     )
 

@@ -22,6 +22,7 @@ from retrieval.ranking import (
     chapter_at,
     cluster_segments,
     distinct_moments,
+    fuse,
     merge_hits,
     place_in_chapter,
     rerank,
@@ -30,7 +31,7 @@ from retrieval.ranking import (
     stems_of,
 )
 from retrieval.sounds import sound_keys
-from retrieval.sparse import query_vector, sounds_vector, with_sounds
+from retrieval.sparse import SparseVector, query_vector, sounds_vector, with_sounds
 from retrieval.text import normalize, stem
 from retrieval.types import Chapter, Hit, Moment, SearchFilters, SearchMode, speaker_key
 
@@ -65,6 +66,13 @@ class SearchOptions:
     # A moment opens at its story's start when the story's first sentence is at most this far below its
     # best sentence in similarity with the query (ranking.asks_for_story); bench/quality measured it.
     story_margin: float = 0.05
+    # How hybrid search fuses its dense and sparse lists: "index" (Qdrant's own RRF, k=2, equal weights),
+    # or here, "rrf" or "convex" (ranking.fuse) with ``dense_weight`` and ``rrf_k``.
+    sounds: bool = True  # look for query words the library never says by how they sound (retrieval.sounds)
+    near_sounds: bool = True  # and by keys one sound away (retrieval.sounds.near_keys)
+    fusion: str = "index"
+    dense_weight: float = 0.5
+    rrf_k: float = 60.0
 
 
 class ChapterSource(Protocol):
@@ -189,13 +197,15 @@ class Searcher:
         dense = self.embedder.embed_query(query.text) if mode != "keyword" else None
         sparse = query_vector(query.text)
         fetch = self.options.phrase_candidates if query.phrases else self.options.candidates
-        hits = self.index.search(mode, dense, sparse or None, filters, max(fetch, limit * 3))
-        if mode != "semantic":
+        hits = self._fetch(mode, dense, sparse, filters, max(fetch, limit * 3))
+        if mode != "semantic" and self.options.sounds:
             query = self._unheard(query, hits, filters)
             if query.sounds:  # words no passage says: look for the words that sound like them as well
-                heard_as = sounds_vector([w for w in query.words if stem(w) in dict(query.sounds)])
+                heard_as = sounds_vector(
+                    [w for w in query.words if stem(w) in dict(query.sounds)], near=self.options.near_sounds
+                )
                 sparse = with_sounds(sparse, heard_as)
-                hits = self.index.search(mode, dense, sparse or None, filters, max(fetch, limit * 3))
+                hits = self._fetch(mode, dense, sparse, filters, max(fetch, limit * 3))
         if query.phrases:
             hits = [h for h in hits if contains_phrases(h.passage.text, query.phrases)]
         clusters = merge_hits(hits)[: max(limit * 2, self.options.rerank_clusters)]
@@ -220,6 +230,21 @@ class Searcher:
             [build_moment(r, query) for r in kept], [peaks[id(r.cluster)] for r in kept], dense, query.phrases
         )
         return self._with_speaker_names(distinct_moments(moments))
+
+    def _fetch(
+        self, mode: SearchMode, dense: np.ndarray | None, sparse: SparseVector, filters: SearchFilters, n: int
+    ) -> list[Hit]:
+        """The candidate passages: one index query, or for hybrid search fused here, from the dense and the
+        sparse list, when the options say so."""
+        if mode != "hybrid" or self.options.fusion == "index" or dense is None or not sparse:
+            return self.index.search(mode, dense, sparse or None, filters, n)
+        return fuse(
+            self.index.search("semantic", dense, None, filters, n),
+            self.index.search("keyword", None, sparse, filters, n),
+            method=self.options.fusion,
+            dense_weight=self.options.dense_weight,
+            k=self.options.rrf_k,
+        )[:n]
 
     def _unheard(self, query: ParsedQuery, hits: Sequence[Hit], filters: SearchFilters) -> ParsedQuery:
         """The query with the words that the library (within the filters) never says marked to be matched

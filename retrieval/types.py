@@ -145,6 +145,8 @@ class Moment:
     highlights: list[tuple[int, int]] = field(default_factory=list)
     # Where each highlight is spoken (the start of its first word), when the media has word times.
     highlight_starts: list[float] = field(default_factory=list)
+    # The highlights that match a query word by sound only (a name Whisper wrote as it heard it).
+    sounds_like: list[tuple[int, int]] = field(default_factory=list)
     chapter: ChapterRef | None = None  # the chapter the matched sentence is in, where chapters are known
     # The matched sentence's own start and end, when ``start`` is its story's start instead (the query asks
     # about the story as a whole); None when the moment opens on the sentence itself.

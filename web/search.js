@@ -46,9 +46,18 @@ function play(moment, at = moment.start) {
 function snippet(m) {
   const parts = highlighted(m.text, m.highlights);
   const starts = m.highlight_starts || [];
+  // a word matched only by how it sounds: the transcript spells a name the way Whisper heard it
+  const heard = new Set((m.sounds_like || []).map(([a, b]) => `${a}:${b}`));
+  const marks = parts.filter((n) => n.nodeName === "MARK");
+  (m.highlights || []).forEach(([a, b], k) => {
+    if (heard.has(`${a}:${b}`) && marks[k]) {
+      marks[k].classList.add("sounds-like");
+      marks[k].dataset.heard = "sounds like what you searched for";
+    }
+  });
   if (starts.length === (m.highlights || []).length) {
     parts.filter((n) => n.nodeName === "MARK").forEach((mark, k) => {
-      mark.title = `play from ${fmtTime(starts[k])}`;
+      mark.title = (mark.dataset.heard ? `${mark.dataset.heard}; ` : "") + `play from ${fmtTime(starts[k])}`;
       mark.dataset.start = starts[k];
       mark.addEventListener("click", (e) => { e.stopPropagation(); play(m, starts[k]); });
     });

@@ -131,11 +131,32 @@ def ingest_set(manifest: dict[str, Any], settings: Settings) -> dict[str, str]:
         services.close()
 
 
+def _search_overrides() -> None:
+    """MOMENTS_BENCH_SEARCH='{"fusion": "convex", "dense_weight": 0.6}' tries other SearchOptions (fields
+    of retrieval.search.SearchOptions) without a setting for each; the bench's way to measure them."""
+    import dataclasses
+
+    import api.services
+    from retrieval.search import SearchOptions
+
+    raw = os.environ.get("MOMENTS_BENCH_SEARCH")
+    if raw:
+        extra = json.loads(raw)
+
+        def options(**kwargs: Any) -> SearchOptions:
+            return dataclasses.replace(SearchOptions(**kwargs), **extra)
+
+        api.services.SearchOptions = options  # type: ignore[assignment,misc]
+        print(f"  search options: {extra}", file=sys.stderr)
+
+
 def ask_all(settings: Settings, queries: list[str], modes: tuple[str, ...]) -> dict[str, list[dict[str, object]]]:
     """Every query in every mode through GET /api/search, as a client would."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
+
+    _search_overrides()
 
     app = create_app(settings, load_models=False)
     out: dict[str, list[dict[str, object]]] = {}

@@ -331,3 +331,20 @@ def test_a_word_that_only_sounds_like_the_query_scores_and_is_highlighted() -> N
     text = "Kobawl by a committee"
     assert [text[s:e] for s, e in highlight_offsets(text, fuzzy)] == ["Kobawl", "committee"]
     assert parse_query('"cobol" committee').words == ("committee",)  # a quoted word stays exact
+
+
+def test_fusion_weighs_the_two_lists_by_rank_or_by_score() -> None:
+    from retrieval.ranking import fuse
+
+    a, b, c = (_passage("m", i, 10.0 * i, ["x"]) for i in range(3))
+    dense = [Hit(a, 0.80), Hit(b, 0.79), Hit(c, 0.40)]
+    sparse = [Hit(c, 12.0), Hit(b, 6.0)]
+    rrf = fuse(dense, [Hit(b, 12.0), Hit(c, 6.0)], method="rrf", dense_weight=0.5, k=60)
+    assert [h.passage.index for h in rrf] == [1, 2, 0]  # high in both lists beats first in one
+    assert rrf[0].score == pytest.approx(0.5 / 62 + 0.5 / 61)
+    convex = fuse(dense, sparse, method="convex", dense_weight=0.5)
+    # c: 0.5 * 0.40 / 0.80 + 0.5 * 1.0 = 0.75; b: 0.5 * 0.79 / 0.80 + 0.5 * 0.5 = 0.74; a: 0.5
+    assert [h.passage.index for h in convex] == [2, 1, 0]
+    assert convex[0].score == pytest.approx(0.75)
+    only_meaning = fuse(dense, sparse, method="convex", dense_weight=1.0)
+    assert [h.passage.index for h in only_meaning][:2] == [0, 1]

@@ -147,6 +147,18 @@ def test_a_click_on_a_matched_word_plays_from_where_it_is_spoken(site: Site, pag
     assert abs(_player_time(page) - spoken_at) < 1.0
 
 
+def test_a_word_found_by_how_it_sounds_is_marked_as_such(site: Site, page: Any) -> None:
+    """Typed as it sounds, not as the transcript spells it: the moment is found and the page says the
+    marked word only sounds like the search."""
+    page.goto(f"{site.server.url}/?q=amerikans&mode=keyword")
+    first = page.locator(".moment").first
+    first.wait_for(timeout=20_000)
+    assert page.locator("article.group").first.get_attribute("data-media-id") == site.jfk_id
+    mark = first.locator("mark.sounds-like").first
+    assert mark.inner_text().lower().startswith("american")
+    assert "sounds like" in (mark.get_attribute("title") or "")
+
+
 def test_shared_search_link_runs_the_search(site: Site, page: Any) -> None:
     page.goto(f"{site.server.url}/?q=sourdough+starter&mode=keyword")
     page.locator(".moment").first.wait_for(timeout=20_000)
