@@ -201,8 +201,11 @@ def search(
         return
     for m in result.results:
         rendered, pos = "", 0
+        heard = {tuple(span) for span in m.sounds_like}
         for s, e in m.highlights:
-            rendered += escape(m.text[pos:s]) + f"[bold yellow]{escape(m.text[s:e])}[/]"
+            # a word that only sounds like the query (a name Whisper wrote as it heard it) says so with ~
+            sounds = "[dim]~[/]" if (s, e) in heard else ""
+            rendered += escape(m.text[pos:s]) + f"[bold yellow]{escape(m.text[s:e])}[/]{sounds}"
             pos = e
         rendered += escape(m.text[pos:])
         span = f"{_clock(m.start)}-{_clock(m.end)}"

@@ -69,7 +69,6 @@ class SearchOptions:
     # How hybrid search fuses its dense and sparse lists: "index" (Qdrant's own RRF, k=2, equal weights),
     # or here, "rrf" or "convex" (ranking.fuse) with ``dense_weight`` and ``rrf_k``.
     sounds: bool = True  # look for query words the library never says by how they sound (retrieval.sounds)
-    near_sounds: bool = True  # and by keys one sound away (retrieval.sounds.near_keys)
     fusion: str = "index"
     dense_weight: float = 0.5
     rrf_k: float = 60.0
@@ -201,9 +200,7 @@ class Searcher:
         if mode != "semantic" and self.options.sounds:
             query = self._unheard(query, hits, filters)
             if query.sounds:  # words no passage says: look for the words that sound like them as well
-                heard_as = sounds_vector(
-                    [w for w in query.words if stem(w) in dict(query.sounds)], near=self.options.near_sounds
-                )
+                heard_as = sounds_vector([w for w in query.words if stem(w) in dict(query.sounds)])
                 sparse = with_sounds(sparse, heard_as)
                 hits = self._fetch(mode, dense, sparse, filters, max(fetch, limit * 3))
         if query.phrases:

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from retrieval.text import STOPWORDS, tokens_with_offsets
 
-__all__ = ["MIN_LETTERS", "near_keys", "sound_keys", "sound_tokens", "sounds_alike"]
+__all__ = ["MIN_LETTERS", "sound_keys", "sound_tokens", "sounds_alike"]
 
 MIN_LETTERS = 3  # shorter words have keys shared by too many others to say anything
 _LETTERS = re.compile(r"[a-z]+")
@@ -44,17 +44,6 @@ def sound_keys(word: str) -> tuple[str, ...]:
     if len(nysiis) >= 3:
         keys.append(f"\x01n:{nysiis}")
     return tuple(keys)
-
-
-def near_keys(word: str) -> tuple[str, ...]:
-    """Keys one sound away from the word's: its Metaphone key with one sound left out (of keys of four or
-    more), as when Whisper drops a sound ("Stroustrup" STRSTRP heard as "Tristrup" TRSTRP)."""
-    out = []
-    for key in sound_keys(word):
-        kind, code = key[:3], key[3:]
-        if kind == "\x01m:" and len(code) >= 4:
-            out += [f"{kind}{code[:i]}{code[i + 1 :]}" for i in range(len(code))]
-    return tuple(dict.fromkeys(k for k in out if k not in sound_keys(word)))
 
 
 def sound_tokens(text: str) -> list[str]:

@@ -11,7 +11,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 
-from retrieval.sounds import near_keys, sound_keys, sound_tokens
+from retrieval.sounds import sound_keys, sound_tokens
 from retrieval.text import terms
 
 __all__ = ["SOUND_WEIGHT", "SparseVector", "document_vector", "query_vector", "sounds_vector", "term_id", "with_sounds"]
@@ -62,15 +62,9 @@ def query_vector(text: str) -> SparseVector:
     return _merge({term_id(t): 1.0 for t in set(found)})
 
 
-NEAR_WEIGHT = 0.5  # a key one sound away, against a key of the word itself
-
-
-def sounds_vector(words: list[str], *, near: bool = True) -> SparseVector:
-    """A query for passages with words that sound like ``words``: one unit weight per phonetic key, and
-    ``NEAR_WEIGHT`` for each key one sound away (retrieval.sounds.near_keys)."""
-    weights = {term_id(k): NEAR_WEIGHT for w in words for k in (near_keys(w) if near else ())}
-    weights.update({term_id(k): 1.0 for w in words for k in sound_keys(w)})
-    return _merge(weights)
+def sounds_vector(words: list[str]) -> SparseVector:
+    """A query for passages with words that sound like ``words``: one unit weight per phonetic key."""
+    return _merge({term_id(k): 1.0 for w in words for k in sound_keys(w)})
 
 
 def with_sounds(query: SparseVector, sounds: SparseVector, weight: float = SOUND_WEIGHT) -> SparseVector:

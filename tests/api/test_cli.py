@@ -120,6 +120,16 @@ def test_keyword_mode_highlights_the_words(library: Library) -> None:
     assert "tide" in marked and "tables" in marked
 
 
+def test_a_word_typed_as_it_sounds_finds_the_spoken_one(library: Library) -> None:
+    """ "volkano" is nowhere in the library; "volcano" sounds the same, is found, and is marked as such."""
+    top = library.search("volkano", "--mode", "keyword")["results"][0]  # type: ignore[index]
+    assert top["filename"] == library.talks["audio"].path.name
+    assert {top["text"][s:e].lower() for s, e in top["sounds_like"]} <= {"volcano", "volcanoes"}
+    assert top["sounds_like"]
+    out = library.run("search", "volkano", "--limit", "1").stdout
+    assert "volcano~" in out.lower() or "volcanoes~" in out.lower()
+
+
 def test_quoted_phrase_must_appear_in_every_result(library: Library) -> None:
     talk = library.talks["audio"]
     results = library.search('"nail polish remover"')["results"]
@@ -139,8 +149,9 @@ def test_json_output_matches_the_api_contract(library: Library) -> None:
     for r in results:
         assert set(r) - {"match"} == {
             "media_id", "title", "filename", "kind", "start", "end", "score", "text", "highlights", "highlight_starts",
-            "chapter", "speaker", "speaker_id", "url",
+            "sounds_like", "chapter", "speaker", "speaker_id", "url",
         }  # fmt: skip
+        assert r["sounds_like"] == []  # every word of "bees" is said as typed
         assert r["speaker"] == r["speaker_id"] == "SPEAKER_1"  # one voice reads the talk; nobody named it
         assert set(r["chapter"]) == {"id", "title", "start"} and r["chapter"]["start"] <= r["start"]
         assert r["kind"] == "video"
