@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from retrieval.query import ParsedQuery, contains_phrases
-from retrieval.sounds import sound_keys, sound_tokens
+from retrieval.sounds import sound_tokens, sounds_alike
 from retrieval.text import ends_sentence, normalize, sentences, stem, tokens_with_offsets
 from retrieval.types import Chapter, ChapterRef, Hit, Moment, SegmentText
 
@@ -247,11 +247,7 @@ def sound_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     if not keys:
         return []
     wanted = set(query.terms)
-    return [
-        (s, e)
-        for tok, s, e in tokens_with_offsets(text)
-        if stem(tok) not in wanted and not keys.isdisjoint(sound_keys(tok))
-    ]
+    return [(s, e) for tok, s, e in tokens_with_offsets(text) if stem(tok) not in wanted and sounds_alike(tok, keys)]
 
 
 def _speaker_label(segment: SegmentT) -> str | None:

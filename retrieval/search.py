@@ -66,9 +66,9 @@ class SearchOptions:
     # A moment opens at its story's start when the story's first sentence is at most this far below its
     # best sentence in similarity with the query (ranking.asks_for_story); bench/quality measured it.
     story_margin: float = 0.05
+    sounds: bool = True  # look for query words the library never says by how they sound (retrieval.sounds)
     # How hybrid search fuses its dense and sparse lists: "index" (Qdrant's own RRF, k=2, equal weights),
     # or here, "rrf" or "convex" (ranking.fuse) with ``dense_weight`` and ``rrf_k``.
-    sounds: bool = True  # look for query words the library never says by how they sound (retrieval.sounds)
     fusion: str = "index"
     dense_weight: float = 0.5
     rrf_k: float = 60.0
@@ -200,8 +200,7 @@ class Searcher:
         if mode != "semantic" and self.options.sounds:
             query = self._unheard(query, hits, filters)
             if query.sounds:  # words no passage says: look for the words that sound like them as well
-                heard_as = sounds_vector([w for w in query.words if stem(w) in dict(query.sounds)])
-                sparse = with_sounds(sparse, heard_as)
+                sparse = with_sounds(sparse, sounds_vector(query.sound_keys()))
                 hits = self._fetch(mode, dense, sparse, filters, max(fetch, limit * 3))
         if query.phrases:
             hits = [h for h in hits if contains_phrases(h.passage.text, query.phrases)]
@@ -254,7 +253,7 @@ class Searcher:
         unheard: list[tuple[str, tuple[str, ...]]] = []
         for word in query.words:
             term = stem(word)
-            if term in said or not sound_keys(word) or any(term == t for t, _ in unheard):
+            if term in said or not sound_keys(word) or term in dict(unheard):
                 continue
             if not self.index.search("keyword", None, query_vector(word) or None, filters, 1):
                 unheard.append((term, sound_keys(word)))

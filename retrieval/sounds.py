@@ -14,7 +14,7 @@ them; a query term that no candidate passage says is looked up by its keys (retr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection
 from functools import lru_cache
 
 from retrieval.text import STOPWORDS, tokens_with_offsets
@@ -51,7 +51,6 @@ def sound_tokens(text: str) -> list[str]:
     return [key for tok, _, _ in tokens_with_offsets(text) for key in sound_keys(tok)]
 
 
-def sounds_alike(word: str, keys: Iterable[str]) -> bool:
+def sounds_alike(word: str, keys: Collection[str]) -> bool:
     """Whether ``word`` has one of ``keys``."""
-    wanted = set(keys)
-    return any(k in wanted for k in sound_keys(word))
+    return any(k in keys for k in sound_keys(word))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from retrieval.sounds import sound_keys, sound_tokens
+from retrieval.sounds import sound_tokens
 from retrieval.text import terms
 
 __all__ = ["SOUND_WEIGHT", "SparseVector", "document_vector", "query_vector", "sounds_vector", "term_id", "with_sounds"]
@@ -62,9 +63,10 @@ def query_vector(text: str) -> SparseVector:
     return _merge({term_id(t): 1.0 for t in set(found)})
 
 
-def sounds_vector(words: list[str]) -> SparseVector:
-    """A query for passages with words that sound like ``words``: one unit weight per phonetic key."""
-    return _merge({term_id(k): 1.0 for w in words for k in sound_keys(w)})
+def sounds_vector(keys: Iterable[str]) -> SparseVector:
+    """A query for passages with words that have one of the phonetic ``keys`` (retrieval.sounds): one unit
+    weight per key."""
+    return _merge({term_id(k): 1.0 for k in keys})
 
 
 def with_sounds(query: SparseVector, sounds: SparseVector, weight: float = SOUND_WEIGHT) -> SparseVector:

@@ -305,17 +305,20 @@ def test_names_whisper_wrote_as_heard_share_a_phonetic_key() -> None:
 
 
 def test_phonetic_keys_live_beside_the_words_without_touching_word_queries() -> None:
-    from retrieval.sounds import sound_tokens
+    from retrieval.sounds import sound_keys, sound_tokens
     from retrieval.sparse import SOUND_WEIGHT, sounds_vector, term_id, with_sounds
 
     doc = document_vector("Kobawl was designed by a committee")
     assert term_id("kobawl") in doc.indices and term_id(sound_tokens("Kobawl")[0]) in doc.indices
     word_ids = set(query_vector("committee").indices)
-    assert word_ids.isdisjoint(sounds_vector(["kobawl"]).indices)
-    both = with_sounds(query_vector("cobol committee"), sounds_vector(["cobol"]))
+    assert word_ids.isdisjoint(sounds_vector(sound_keys("kobawl")).indices)
+    both = with_sounds(query_vector("cobol committee"), sounds_vector(sound_keys("cobol")))
     weights = dict(zip(both.indices, both.values, strict=True))
     assert weights[term_id("committe")] == 1.0
-    assert sorted(v for i, v in weights.items() if i in set(sounds_vector(["cobol"]).indices)) == [SOUND_WEIGHT] * 2
+    assert (
+        sorted(v for i, v in weights.items() if i in set(sounds_vector(sound_keys("cobol")).indices))
+        == [SOUND_WEIGHT] * 2
+    )
 
 
 def test_a_word_that_only_sounds_like_the_query_scores_and_is_highlighted() -> None:
