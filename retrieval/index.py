@@ -63,6 +63,11 @@ class PassageIndex(Protocol):
         limit: int,
     ) -> list[Hit]: ...
 
+    def says(self, words: Sequence[SparseVector], filters: SearchFilters) -> list[bool]:
+        """For each word's keyword vector: whether any passage within ``filters`` has one of its terms (one
+        batched request, no payload)."""
+        ...
+
     def check(self) -> None: ...
 
     def point_ids(self, media_id: str | None = None) -> set[str]: ...
@@ -349,6 +354,25 @@ class QdrantPassageIndex:
                 with_payload=True,
             )
         return [Hit(passage=passage_of(p.payload or {}), score=float(p.score)) for p in res.points]
+
+    def says(self, words: Sequence[SparseVector], filters: SearchFilters) -> list[bool]:
+        from qdrant_client import models
+
+        if not words or not self._exists():
+            return [False] * len(words)
+        flt = self._filter(filters)
+        requests = [
+            models.QueryRequest(
+                query=models.SparseVector(indices=w.indices, values=w.values),
+                using=SPARSE,
+                filter=flt,
+                limit=1,
+                with_payload=False,
+            )
+            for w in words
+        ]
+        answers = self._call(self._client.query_batch_points, self.config.collection, requests=requests)
+        return [bool(a.points) for a in answers]
 
     def close(self) -> None:
         self._client.close()

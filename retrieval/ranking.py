@@ -220,8 +220,9 @@ def lexical_score(text: str, query: ParsedQuery) -> float:
     if query.sounds:
         heard = _sounds(text)
         found += sum(SOUND_CREDIT for t, keys in query.sounds if t not in stems and heard.intersection(keys))
-    haystack = f" {normalize(text)} "
-    found += sum(2 for p in query.phrases if f" {p} " in haystack)
+    if query.phrases:
+        haystack = f" {normalize(text)} "
+        found += sum(2 for p in query.phrases if f" {p} " in haystack)
     return found / (len(query.terms) + 2 * len(query.phrases))
 
 

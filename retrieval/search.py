@@ -28,7 +28,6 @@ from retrieval.ranking import (
     rerank,
     score_segment,
     select_clusters,
-    stems_of,
 )
 from retrieval.sounds import sound_keys
 from retrieval.sparse import SparseVector, query_vector, sounds_vector, with_sounds
@@ -193,15 +192,14 @@ class Searcher:
         if filters.speakers is not None and not filters.speakers:
             return []  # a speaker nobody in the library is
         query = parse_query(q)
+        if mode != "semantic" and self.options.sounds:
+            query = self._unheard(query, filters)
         dense = self.embedder.embed_query(query.text) if mode != "keyword" else None
         sparse = query_vector(query.text)
+        if query.sounds:  # words no passage says: look for the words that sound like them as well
+            sparse = with_sounds(sparse, sounds_vector(query.sound_keys()))
         fetch = self.options.phrase_candidates if query.phrases else self.options.candidates
         hits = self._fetch(mode, dense, sparse, filters, max(fetch, limit * 3))
-        if mode != "semantic" and self.options.sounds:
-            query = self._unheard(query, hits, filters)
-            if query.sounds:  # words no passage says: look for the words that sound like them as well
-                sparse = with_sounds(sparse, sounds_vector(query.sound_keys()))
-                hits = self._fetch(mode, dense, sparse, filters, max(fetch, limit * 3))
         if query.phrases:
             hits = [h for h in hits if contains_phrases(h.passage.text, query.phrases)]
         clusters = merge_hits(hits)[: max(limit * 2, self.options.rerank_clusters)]
@@ -242,22 +240,21 @@ class Searcher:
             k=self.options.rrf_k,
         )[:n]
 
-    def _unheard(self, query: ParsedQuery, hits: Sequence[Hit], filters: SearchFilters) -> ParsedQuery:
+    def _unheard(self, query: ParsedQuery, filters: SearchFilters) -> ParsedQuery:
         """The query with the words that the library (within the filters) never says marked to be matched
-        by their sound (``ParsedQuery.sounds``): typed names that Whisper wrote another way. A word that a
-        candidate passage says is heard; any other is looked up alone (one keyword query each, which
-        finds the passages that say it if there are any)."""
-        said: set[str] = set()
-        for h in hits:
-            said |= stems_of(h.passage.text)
-        unheard: list[tuple[str, tuple[str, ...]]] = []
+        by their sound (``ParsedQuery.sounds``): typed names that Whisper wrote another way. Whether the
+        library says each word is one batched keyword lookup (limit 1, no payload), before the search
+        itself, so the search is made once, with the sounds in it."""
+        asked: dict[str, tuple[tuple[str, ...], SparseVector]] = {}
         for word in query.words:
-            term = stem(word)
-            if term in said or not sound_keys(word) or term in dict(unheard):
-                continue
-            if not self.index.search("keyword", None, query_vector(word) or None, filters, 1):
-                unheard.append((term, sound_keys(word)))
-        return replace(query, sounds=tuple(unheard)) if unheard else query
+            term, keys, vector = stem(word), sound_keys(word), query_vector(word)
+            if term not in asked and keys and vector:
+                asked[term] = (keys, vector)
+        if not asked:
+            return query
+        found = self.index.says([vector for _, vector in asked.values()], filters)
+        unheard = tuple((term, keys) for (term, (keys, _)), f in zip(asked.items(), found, strict=True) if not f)
+        return replace(query, sounds=unheard) if unheard else query
 
     def _with_speaker_names(self, moments: list[Moment]) -> list[Moment]:
         if self.speakers is None or not any(m.speaker for m in moments):
