@@ -1,4 +1,4 @@
-"""The benchmark report: the harnesses' figures as one dated Markdown page with two plots.
+"""The benchmark report: the harnesses' figures as one dated Markdown page with its plots.
 
     python -m bench.report --quality Q.json --asr A.json [--latency L.md] [--out bench/reports]
 
@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
+import re
 import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["bar_chart_svg", "machine_facts", "render_report"]
+__all__ = ["bar_chart_svg", "latency_by_size", "line_chart_svg", "machine_facts", "render_report"]
 
 REPO = Path(__file__).resolve().parent.parent
 PALETTE = ("#1d3557", "#e76f51", "#2a9d8f", "#e9c46a", "#8d99ae")
@@ -117,6 +119,65 @@ def bar_chart_svg(title: str, groups: list[str], series: dict[str, list[float]],
         color = PALETTE[si % len(PALETTE)]
         out.append(f'<rect x="{x}" y="{height - 14}" width="10" height="10" fill="{color}"/>')
         out.append(f'<text x="{x + 14}" y="{height - 5}">{name}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+_LATENCY_ROW = re.compile(
+    r"^\|\s*(?P<engine>\w+) (?P<size>\d+)(?P<unit>[kM])\s*\|\s*(?P<path>[^|]+?)\s*\|\s*(?P<mode>\w+)\s*\|"
+    r"\s*p50\s+(?P<p50>[\d.]+) ms"
+)
+
+
+def latency_by_size(printed: str) -> dict[str, list[tuple[int, float]]]:
+    """``bench.search_latency``'s rows as ``"engine path mode" -> [(passages, p50 ms), ...]``, sizes ascending
+    (several runs' output may be pasted together)."""
+    series: dict[str, dict[int, float]] = {}
+    for line in printed.splitlines():
+        m = _LATENCY_ROW.match(line.strip())
+        if m:
+            size = int(m["size"]) * (1000 if m["unit"] == "k" else 1_000_000)
+            series.setdefault(f"{m['engine']} {m['path']} {m['mode']}", {})[size] = float(m["p50"])
+    return {name: sorted(points.items()) for name, points in series.items()}
+
+
+def line_chart_svg(title: str, series: dict[str, list[tuple[int, float]]], *, unit: str = "ms") -> str:
+    """Lines of value against library size on a log axis, one per series, each point labelled."""
+    width, height, left, bottom, top = 640, 320, 52, 58, 36
+    plot_w, plot_h = width - left - 24, height - bottom - top
+    sizes = sorted({x for points in series.values() for x, _ in points}) or [1]
+    peak = max((y for points in series.values() for _, y in points), default=1.0) or 1.0
+    lo, hi = math.log10(sizes[0]), math.log10(sizes[-1])
+    span = (hi - lo) or 1.0
+
+    def px(x: int) -> float:
+        return left + plot_w * ((math.log10(x) - lo) / span if hi > lo else 0.5)
+
+    def py(y: float) -> float:
+        return top + plot_h - plot_h * y / peak
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14">{title}</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#333"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>',
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{peak:.0f} {unit}</text>',
+        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>',
+    ]
+    for x in sizes:
+        label = f"{x // 1_000_000}M" if x >= 1_000_000 else f"{x // 1000}k"
+        out.append(f'<text x="{px(x):.1f}" y="{top + plot_h + 14}" text-anchor="middle">{label} passages</text>')
+    for si, (name, points) in enumerate(series.items()):
+        color = PALETTE[si % len(PALETTE)]
+        coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+        out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>')
+        for x, y in points:
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
+            out.append(f'<text x="{px(x) + 5:.1f}" y="{py(y) - 5:.1f}" fill="{color}">{y:.0f}</text>')
+        lx, ly = left + (si % 3) * 200, height - 24 + (si // 3) * 14
+        out.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
+        out.append(f'<text x="{lx + 14}" y="{ly}">{name}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -236,14 +297,13 @@ def render_report(
         lines += [*section, "", f"![Speed by engine]({day}-asr.svg)", ""]
         lines += ["Rerun: `python -m bench.asr_speed --threads 1,2`.", ""]
     if latency_md:
-        lines += [
-            "## Search latency",
-            "",
-            *_as_markdown(latency_md),
-            "",
-            "Rerun: `python -m bench.search_latency`.",
-            "",
-        ]
+        lines += ["## Search latency", "", *_as_markdown(latency_md), ""]
+        hybrid = {name: points for name, points in latency_by_size(latency_md).items() if name.endswith("hybrid")}
+        if hybrid:
+            plot = f"{day}-latency.svg"
+            (out / plot).write_text(line_chart_svg("Hybrid search p50 against library size", hybrid))
+            lines += [f"![Hybrid search latency against library size]({plot})", ""]
+        lines += ["Rerun: `python -m bench.search_latency`.", ""]
     page = out / f"{day}.md"
     page.write_text("\n".join(lines))
     reports = sorted((p.name for p in out.glob("????-??-??.md")), reverse=True)

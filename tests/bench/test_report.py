@@ -46,17 +46,37 @@ def test_report_holds_the_tables_plots_and_machine(tmp_path: Path) -> None:
             {"engine": "fw-fp32", "threads": 2, "speed": 12.7, "vs_peer": 1.0, **run},
         ],
     }
-    page = render_report(quality, asr, "| library | p50 |\n| --- | --- |\n| 10k | 26 ms |", tmp_path)
+    latency = "\n".join(
+        [
+            "| library | path | mode | latency |",
+            "| --- | --- | --- | --- |",
+            "| edge 10k | python | hybrid | p50    26.0 ms   p99    41.0 ms |",
+            "| edge 10k | http | hybrid | p50    31.5 ms   p99    50.0 ms |",
+            "| edge 10k | http | keyword | p50    12.0 ms   p99    20.0 ms |",
+            "| edge 100k | http | hybrid | p50    48.2 ms   p99    75.0 ms |",
+            "| server 1000k | http | hybrid | p50    22.0 ms   p99    35.0 ms |",
+        ]
+    )
+    page = render_report(quality, asr, latency, tmp_path)
     day = time.strftime("%Y-%m-%d")
     assert page == tmp_path / f"{day}.md"
     text = page.read_text()
     assert "| hybrid | 0.848 | 0.900 | 0.800 | 0.3 | 87% |" in text
     assert "| ours | 2 | 15.20 | 1.20x | 900 | 2.3% | 5.0% |" in text
-    assert "| 10k | 26 ms |" in text
+    assert "| edge 100k | http | hybrid | p50    48.2 ms   p99    75.0 ms |" in text
     assert "| cores |" in text and "| commit |" in text
     for plot in (f"{day}-quality.svg", f"{day}-asr.svg"):
         assert f"]({plot})" in text
         svg = ET.parse(tmp_path / plot).getroot()  # well-formed, with one bar per value
         bars = [e for e in svg.iter("{http://www.w3.org/2000/svg}rect") if e.get("height") not in (None, "100%", "10")]
         assert len(bars) == (9 if "quality" in plot else 4)
+    # latency against library size: one line per engine and path, hybrid only, a point per size measured
+    assert f"]({day}-latency.svg)" in text
+    svg = ET.parse(tmp_path / f"{day}-latency.svg").getroot()
+    lines = {e.get("points") for e in svg.iter("{http://www.w3.org/2000/svg}polyline")}
+    assert len(lines) == 3
+    assert sorted(len(str(p).split()) for p in lines) == [1, 1, 2]  # edge http at 10k and 100k
+    labels = [e.text for e in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert "edge http hybrid" in labels and "server http hybrid" in labels and "edge http keyword" not in labels
+    assert {"10k passages", "100k passages", "1M passages"} <= set(labels)
     assert f"[{day}]({day}.md)" in (tmp_path / "README.md").read_text()
