@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +56,15 @@ def _sentences(limit: int) -> list[str]:
                     if 40 <= len(s) <= 200 and s not in found:
                         found.append(s)
     return found[:limit]
+
+
+def _embedder() -> Any:
+    """MiniLM as the product embeds queries (``MOMENTS_EMBEDDING_RUNTIME`` applies), loaded."""
+    from retrieval.embedder import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(runtime=os.environ.get("MOMENTS_EMBEDDING_RUNTIME", "auto"))  # type: ignore[arg-type]
+    embedder.load()
+    return embedder
 
 
 def _percentiles(samples: list[float]) -> str:
@@ -166,13 +176,11 @@ def _rss_mb(pid: int) -> float:
 
 
 def _python_latency(config: object, queries: list[str], label: str) -> None:
-    from retrieval.embedder import SentenceTransformerEmbedder
     from retrieval.index import IndexConfig, open_index
     from retrieval.search import Searcher
 
     assert isinstance(config, IndexConfig)
-    embedder = SentenceTransformerEmbedder()
-    embedder.load()
+    embedder = _embedder()
     index = open_index(config)
     searcher = Searcher(embedder, index)
     for mode in ("hybrid", "semantic", "keyword"):
@@ -195,15 +203,13 @@ def _latency_during_writes(config: object, queries: list[str], pool: list[str], 
     """
     import threading
 
-    from retrieval.embedder import SentenceTransformerEmbedder
     from retrieval.index import IndexConfig, open_index
     from retrieval.search import Searcher
     from retrieval.sparse import document_vector
     from retrieval.types import Passage
 
     assert isinstance(config, IndexConfig)
-    embedder = SentenceTransformerEmbedder()
-    embedder.load()
+    embedder = _embedder()
     index = open_index(config)
     searcher = Searcher(embedder, index)
     rng = random.Random(5)
@@ -320,6 +326,7 @@ def main() -> None:
     queries = [" ".join(rng.choice(pool).split()[: rng.randint(3, 8)]) for _ in range(args.queries)]
     print(f"# search latency, {args.queries} queries per row, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
     print(f"# cpu: {cpu_facts()}")
+    print(f"# query embedding: MiniLM on {_embedder().runtime}")
     print("| library | path | mode | latency |")
     print("| --- | --- | --- | --- |")
     rows: list[str] = []
