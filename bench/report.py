@@ -144,7 +144,7 @@ def latency_by_size(printed: str) -> dict[str, list[tuple[int, float]]]:
 def line_chart_svg(title: str, series: dict[str, list[tuple[int, float]]], *, unit: str = "ms") -> str:
     """Lines of value against library size on a log axis, one per series, each point labelled."""
     width, height, left, bottom, top = 640, 320, 52, 58, 36
-    plot_w, plot_h = width - left - 24, height - bottom - top
+    plot_w, plot_h = width - left - 56, height - bottom - top
     sizes = sorted({x for points in series.values() for x, _ in points}) or [1]
     peak = max((y for points in series.values() for _, y in points), default=1.0) or 1.0
     lo, hi = math.log10(sizes[0]), math.log10(sizes[-1])

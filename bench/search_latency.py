@@ -11,6 +11,8 @@ would add minutes and change nothing about search latency). Prints p50/p99 per m
     python -m bench.search_latency                          # embedded 10k (Edge and local); server 10k, 100k
     python -m bench.search_latency --embedded 10000 100000 --local 10000 --server 100000 --queries 100
     python -m bench.search_latency --embedded --local --server 1000000 --server-batch 512   # server at 1M
+    git worktree add /tmp/before <commit>                                                  # before / after:
+    python -m bench.search_latency --embedded 10000 --local --server --trees /tmp/before . --rounds 3
 
 Every library repeats the same 6,000 real sentences (and their real MiniLM vectors) in new combinations, so
 a 1M-passage library costs no more embedding than a 10k one; only the upserts and the server's HNSW build
@@ -270,20 +272,24 @@ def _latency_during_writes(config: object, queries: list[str], pool: list[str], 
     )
 
 
-def _http_latency(data_dir: Path, queries: list[str], label: str, extra_env: dict[str, str]) -> None:
+def _http_latency(
+    data_dir: Path, queries: list[str], label: str, extra_env: dict[str, str], tree: Path | None = None
+) -> dict[str, float]:
+    """p50 (ms) per mode of /api/search on a live `moments serve` over ``data_dir``; the code of ``tree`` (a
+    checkout of another commit) instead of this one where given. Prints a row per mode."""
     import httpx
 
     from bench.qdrant_server import free_port
 
     port = free_port()
     env = {**os.environ, "MOMENTS_DATA_DIR": str(data_dir), "MOMENTS_WHISPER_MODEL": "/nonexistent", **extra_env}
+    command = [str(Path(sys.executable).parent / "moments"), "serve", "--port", str(port)]
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+        command = [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())", *command[1:]]
     log = (data_dir / "server.log").open("wb")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moments"), "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = subprocess.Popen(command, env=env, cwd=tree, stdout=log, stderr=subprocess.STDOUT)
+    p50s: dict[str, float] = {}
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -302,9 +308,28 @@ def _http_latency(data_dir: Path, queries: list[str], label: str, extra_env: dic
                     client.get("/api/search", params={"q": q, "mode": mode}).raise_for_status()
                     samples.append((time.perf_counter() - t) * 1000)
                 print(f"| {label} | http | {mode} | {_percentiles(samples)} |")
+                p50s[mode] = statistics.median(samples)
     finally:
         server.terminate()
         server.wait(30)
+    return p50s
+
+
+def _compare_trees(data_dir: Path, queries: list[str], label: str, trees: list[Path], rounds: int) -> list[str]:
+    """The same library served by each tree's code in turn, ``rounds`` times: on a machine whose speed
+    drifts, the ratio between trees within one run is the figure that holds. Returns the summary rows."""
+    p50s: dict[Path, list[dict[str, float]]] = {tree: [] for tree in trees}
+    for r in range(rounds):
+        for tree in trees:
+            p50s[tree].append(_http_latency(data_dir, queries, f"{label} {tree.name} round {r + 1}", {}, tree))
+    rows = []
+    for tree in trees:
+        medians = {mode: statistics.median(run[mode] for run in p50s[tree]) for mode in p50s[tree][0]}
+        rows.append(
+            f"{label} http, {tree} (median of {rounds} alternating runs' p50): "
+            + ", ".join(f"{mode} {ms:.1f} ms" for mode, ms in medians.items())
+        )
+    return rows
 
 
 def main() -> None:
@@ -313,6 +338,15 @@ def main() -> None:
     parser.add_argument("--local", type=int, nargs="*", default=[10_000], help="passage counts, local mode")
     parser.add_argument("--server", type=int, nargs="*", default=[10_000, 100_000], help="passage counts, server")
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument(
+        "--trees",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="checkouts (git worktree add /tmp/old <commit>) whose `moments serve` answer the embedded libraries "
+        "in turn, instead of this tree's: before against after, in one run",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of --trees")
     parser.add_argument(
         "--server-batch", type=int, default=64, help="passages per upsert, server (64: the ingest writer's)"
     )
@@ -343,7 +377,9 @@ def main() -> None:
                 )
                 label = f"{engine} {n // 1000}k"
                 _python_latency(config, queries, label)
-                if engine == "edge":  # a server on a local-mode folder would move it to Edge first
+                if engine == "edge" and args.trees:
+                    rows += _compare_trees(Path(tmp), queries, label, [t.resolve() for t in args.trees], args.rounds)
+                elif engine == "edge":  # a server on a local-mode folder would move it to Edge first
                     _http_latency(Path(tmp), queries, label, {})
                     rows.append(_latency_during_writes(config, queries, pool, label))
     for n in args.server:
