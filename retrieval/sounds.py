@@ -8,7 +8,8 @@ places, so a name matched by either is found.
 
 The keys go into the passage's existing sparse vector, in a term-id space of their own (ids of
 ``"\\x01m:KBL"`` and ``"\\x01n:CABAL"``), so an ordinary query, which only carries word ids, never touches
-them; a query term that no candidate passage says is looked up by its keys (retrieval.search).
+them; a query term that the library never says (one batched lookup) is looked up by its keys as well
+(retrieval.search).
 """
 
 from __future__ import annotations
