@@ -109,7 +109,10 @@ class Services:
         if self._embedder is None:
             s = self.settings
             self._embedder = SentenceTransformerEmbedder(
-                s.embedding_model, runtime=s.embedding_runtime, cache_dir=s.resolved_models_dir
+                s.embedding_model,
+                runtime=s.embedding_runtime,
+                cache_dir=s.resolved_models_dir,
+                document_dtype=s.embedding_dtype,
             )
         return self._embedder
 

