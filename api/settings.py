@@ -93,9 +93,9 @@ class Settings(BaseSettings):
         "into MODELS_DIR/onnx, or torch where that cannot be done), onnx (fail if it cannot), torch.",
     )
     embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        default="auto",
-        description="What documents (passages, sentences) are embedded in: auto (bfloat16 on CPUs with native "
-        "bfloat16, float32 elsewhere), float32, bfloat16.",
+        default="float32",
+        description="What documents (passages, sentences) are embedded in: float32, auto (bfloat16 on CPUs with "
+        "native bfloat16, float32 elsewhere; 1.8-2x faster embedding, e.g. for reindex), bfloat16.",
     )
     qdrant_url: str | None = Field(
         default=None, description="Qdrant server URL; empty: the embedded index under DATA_DIR/qdrant."

@@ -5,9 +5,11 @@ not arithmetic: on a CPU, queries run the same weights on onnxruntime when they 
 exported once from torch to ONNX, for the same vector (cosine 1.0000 to torch's) in about half the time.
 Documents are embedded in batches, where torch's own kernels are faster (512 passages: 14-20 s in torch,
 25-32 s in onnxruntime, same run), so they stay on sentence-transformers' torch path. On a CPU with native
-bfloat16 (AMX, AVX512-BF16; the rule the Whisper engine uses) they run under bfloat16 autocast
-(``document_dtype="auto"``): 1.7x faster on 470 transcript segments, at cosine 0.9999 or more to float32's
-vectors (bench/embed_speed); elsewhere bfloat16 is emulated and slower, so they stay in float32.
+bfloat16 (AMX, AVX512-BF16; the rule the Whisper engine uses) ``document_dtype="auto"`` (or ``"bfloat16"``)
+embeds them under bfloat16 autocast: 1.8-2.0x faster alone, at cosine 0.9999 or more to float32's vectors
+(bench/embed_speed). The default is float32: a whole ingest, where Whisper shares the process and the
+cores, measured no faster with it (bench/ingest_speed, README); ``moments reindex``, which only embeds,
+gains the full speedup.
 
 The export is cached beside the Whisper models (``cache_dir``; without one, ``~/.cache/moments``), keyed by
 the weights and the exporter, so it is made once per model. A pipeline other than transformer -> mean
@@ -101,7 +103,7 @@ class SentenceTransformerEmbedder:
         batch_size: int = 64,
         runtime: EmbeddingRuntime = "auto",
         cache_dir: Path | None = None,
-        document_dtype: DocumentDtype = "auto",
+        document_dtype: DocumentDtype = "float32",
     ) -> None:
         if runtime not in EMBEDDING_RUNTIMES:
             raise ValueError(f"unknown embedding runtime {runtime!r}; use one of {', '.join(EMBEDDING_RUNTIMES)}")

@@ -109,7 +109,8 @@ def test_documents_are_embedded_in_bfloat16_where_the_cpu_has_it_and_rank_as_in_
     caplog: pytest.LogCaptureFixture, torch_embedder: SentenceTransformerEmbedder
 ) -> None:
     caplog.set_level(logging.INFO, logger="retrieval.embedder")
-    auto = SentenceTransformerEmbedder(runtime="torch")
+    assert SentenceTransformerEmbedder(runtime="torch").document_dtype == "float32"  # the default
+    auto = SentenceTransformerEmbedder(runtime="torch", document_dtype="auto")
     expected = "bfloat16" if native_bf16() else "float32"
     assert auto.document_dtype == expected
     assert f"embeds documents in {expected}" in caplog.text
