@@ -31,6 +31,7 @@ from ingest.models import resolve_whisper_model
 from ingest.speech import SAMPLE_RATE_HZ, VadOptions, detect_speech
 from ingest.types import Segment, SpeechWindow, Transcript, Word
 from ingest.windows import clean_segments, plan_windows
+from retrieval.embedder import native_bf16
 
 if TYPE_CHECKING:
     import torch
@@ -105,11 +106,7 @@ def pick_dtype(name: str, device: str) -> torch.dtype:
             return torch.float16
         # bfloat16 is about twice as fast on CPUs with native bf16 (AMX, AVX512-BF16) at the same word error
         # rate (bench/asr_speed); elsewhere it is emulated and slower than float32.
-        try:
-            native_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):
-            native_bf16 = False
-        return torch.bfloat16 if native_bf16 else torch.float32
+        return torch.bfloat16 if native_bf16() else torch.float32
     try:
         return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
     except KeyError:
