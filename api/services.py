@@ -128,6 +128,7 @@ class Services:
                     cpu_threads=s.cpu_threads,
                     batch_size=s.whisper_batch_size,
                     int8_vocab=s.whisper_int8_vocab,
+                    int8_decoder=s.whisper_int8_decoder,
                     word_timestamps=s.word_timestamps,
                     language=s.language,
                     allow_download=s.allow_download,

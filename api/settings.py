@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         description="On CPU, decode with an int8 copy of Whisper's vocabulary projection (about 10% faster, "
         "same word error rate in bench/asr_speed).",
     )
+    whisper_int8_decoder: Literal["auto", "true", "false"] = Field(
+        default="auto",
+        description="On CPU, Whisper's decoder with int8 self-attention and feed-forward layers (auto: on CPUs "
+        "without AMX, where bench/asr_speed measured it faster; true; false).",
+    )
     word_timestamps: bool = Field(
         default=True,
         description="Time every word from Whisper's own cross-attention: moments open on the first word, the "

@@ -75,6 +75,7 @@ class TranscribeOptions:
     cpu_threads: int = 1
     batch_size: int = 0  # 0: 8 on CUDA, 4 on CPU
     int8_vocab: bool = True  # on CPU: an int8 copy of the vocabulary projection (read at every token)
+    int8_decoder: str = "auto"  # auto | true | false: on CPU, the decoder's Linear layers in int8 (auto: no AMX)
     language: str | None = None  # None: detect (multilingual models) or English (.en models)
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     compression_ratio_threshold: float = 2.4
@@ -86,6 +87,29 @@ class TranscribeOptions:
     word_timestamps: bool = True  # the time of every word, from the model's cross-attention (bench/asr_speed)
     vad: VadOptions = field(default_factory=VadOptions)
     allow_download: bool = True  # a hub model missing here downloads on first use (not with HF_HUB_OFFLINE)
+
+
+def has_amx() -> bool:
+    """Whether this CPU has AMX tiles (and the kernel lets this process use them)."""
+    import torch
+
+    try:
+        return bool(torch._C._cpu._init_amx())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_int8_decoder(name: str, device: str) -> tuple[bool, str]:
+    """Whether the decoder runs with int8 Linear layers, and why (said in the log)."""
+    if name in ("true", "false"):
+        return name == "true", f"MOMENTS_WHISPER_INT8_DECODER={name}"
+    if name != "auto":
+        raise ModelError(f"unknown int8 decoder setting {name!r}; use auto, true or false")
+    if device != "cpu":
+        return False, f"the model runs on {device}"
+    if has_amx():
+        return False, "this CPU has AMX, whose bfloat16 tiles decode faster than int8"
+    return True, "this CPU has no AMX: int8 decoding runs on its integer dot-product units"
 
 
 def _pick_device(name: str) -> str:
@@ -192,6 +216,7 @@ class WhisperTranscriber:
 
             self._device = _pick_device(self.options.device)
             self._dtype = pick_dtype(self.options.dtype, self._device)
+            int8_decoder, why = pick_int8_decoder(self.options.int8_decoder, self._device)
             source = resolve_whisper_model(self.options.model, allow_download=self.options.allow_download)
             with self._model_call():
                 try:
@@ -202,7 +227,16 @@ class WhisperTranscriber:
                 except (OSError, ValueError) as exc:
                     raise ModelError(f"cannot load Whisper model {self.options.model!r}: {exc}") from exc
                 model = model.to(self._device).eval()
-                self._patches = whisper_patches.apply(model, int8_vocab=self.options.int8_vocab, device=self._device)
+                self._patches = whisper_patches.apply(
+                    model, int8_vocab=self.options.int8_vocab, device=self._device, int8_decoder=int8_decoder
+                )
+            log.info(
+                "Whisper on %s in %s, decoder %s (%s)",
+                self._device,
+                str(self._dtype).removeprefix("torch."),
+                "int8" if whisper_patches.INT8_DECODER in self._patches else "in the same dtype",
+                why,
+            )
             if self.options.word_timestamps:
                 from ingest.alignment import CrossAttentionAligner
 
@@ -295,8 +329,10 @@ class WhisperTranscriber:
             return self.options.language
         if not windows:
             return "en"
+        # The first batch's windows: the encoder's output for them is served again to that batch's decoding
+        # (whisper_patches' shared encoder pass), so detecting the language costs no encoder pass of its own.
         with self._model_call():
-            lang_ids = self._model.detect_language(self._features(audio, windows[:3]))
+            lang_ids = self._model.detect_language(self._features(audio, windows[: self.batch_size]))
         id_to_lang: dict[int, str] = {int(v): str(k).strip("<|>") for k, v in gen.lang_to_id.items()}
         votes = Counter(id_to_lang.get(int(t), "en") for t in lang_ids.flatten().tolist())
         return votes.most_common(1)[0][0]

@@ -6,14 +6,24 @@ a name inside transformers or changes process-wide state.
 
 - ``shared-encoder-pass``: transformers' no-speech check (``WhisperNoSpeechDetection``) runs the whole
   model again on the features at the first decoding step, repeating the encoder pass (about a third of the
-  CPU time of a window). The encoder's last output is returned when it is called again with the very same
-  features tensor and arguments.
+  CPU time of a window); a temperature fallback encodes again the windows it decodes again (their features
+  cut out of the batch, a new tensor); language detection encodes the first windows that the first batch
+  encodes once more. The encoder's last batch output is returned when it is called again with the very
+  same features tensor and arguments, and its rows when it is called on windows whose features equal rows
+  of that batch (compared value for value). Those rows are the batch's own output, which can differ from
+  a pass over the fewer windows alone in the last bits of floating point (kernels block batches
+  differently), as a different batch size would.
 - ``cached-suppress-mask``: ``SuppressTokensLogitsProcessor`` builds its vocabulary mask with
   ``torch.isin`` at every decoding step (about 12% of CPU decoding time with Whisper base); the processor
   that this model's generate creates builds it once per generate call instead.
 - ``int8-vocab-projection`` (CPU): the vocabulary projection (vocabulary x d_model, tied to the token
   embeddings) is read in full at every token, so decoding is bound by memory bandwidth; an int8 copy reads
   a quarter of float32's bytes. Logits come out in float32.
+- ``int8-decoder`` (CPU): the decoder's self-attention and feed-forward Linear layers dynamically quantized
+  to int8, per output channel, the rest of the decoder (cross-attention included) in float32; the encoder keeps
+  its dtype and hands its output over in float32. A decoding step at a few windows a batch is many small
+  matrix products, each reading its whole weight: on a CPU without AMX (AVX-512 VNNI, AVX2) int8 reads a
+  quarter of the bytes and runs on the integer dot-product units (bench/asr_speed, bench/default_shape).
 
 The first two lean on how transformers' Whisper generate works inside (which processors it builds in
 ``_retrieve_logit_processors``, how the no-speech check calls the model), so they are applied only to
@@ -37,6 +47,7 @@ from transformers import SuppressTokensLogitsProcessor
 
 __all__ = [
     "CACHED_SUPPRESS_MASK",
+    "INT8_DECODER",
     "INT8_VOCAB_PROJECTION",
     "SHARED_ENCODER_PASS",
     "TESTED_TRANSFORMERS",
@@ -47,6 +58,7 @@ __all__ = [
 SHARED_ENCODER_PASS = "shared-encoder-pass"
 CACHED_SUPPRESS_MASK = "cached-suppress-mask"
 INT8_VOCAB_PROJECTION = "int8-vocab-projection"
+INT8_DECODER = "int8-decoder"
 
 # [low, high): the releases the internal patches were written and tested against (pyproject pins 5.23.0).
 TESTED_TRANSFORMERS = (Version("5.23"), Version("5.24"))
@@ -54,7 +66,7 @@ TESTED_TRANSFORMERS = (Version("5.23"), Version("5.24"))
 log = logging.getLogger("moments.whisper")
 
 
-def apply(model: Any, *, int8_vocab: bool, device: str) -> tuple[str, ...]:
+def apply(model: Any, *, int8_vocab: bool, device: str, int8_decoder: bool = False) -> tuple[str, ...]:
     """Apply the speed patches that fit this ``model`` (a ``WhisperForConditionalGeneration`` on ``device``).
 
     Idempotent. Returns the names of the patches in effect. Patches that depend on transformers internals
@@ -75,6 +87,8 @@ def apply(model: Any, *, int8_vocab: bool, device: str) -> tuple[str, ...]:
         )
     if int8_vocab and device == "cpu" and _quantize_vocab_projection(model):
         applied.append(INT8_VOCAB_PROJECTION)
+    if int8_decoder and device == "cpu" and _quantize_decoder(model):
+        applied.append(INT8_DECODER)
     log.info("Whisper speed patches applied: %s", ", ".join(applied) or "none")
     return tuple(applied)
 
@@ -96,29 +110,66 @@ def _unsupported_reason() -> str | None:
 
 
 def _share_encoder_pass(model: Any) -> None:
-    """Return the encoder's last output when it is called again with the same features tensor and arguments.
+    """Serve the encoder's last batch output again: for the same features tensor and arguments, or for
+    features whose rows equal rows of that batch (see the module's notes).
 
-    The encoder is deterministic, so this is exact. The key is the tensor object itself (not its values):
-    holding it keeps its id from being reused by another tensor.
+    The key is the tensor object itself first (holding it keeps its id from being reused), then the rows'
+    values. Each thread keeps its own last batch: two threads transcribing at once must not see each
+    other's windows.
     """
     encoder = model.model.encoder
     forward = encoder.forward
     if getattr(forward, "shares_encoder_pass", False):
         return
-    local = threading.local()  # two threads transcribing at once must not see each other's windows
+    local = threading.local()
 
     def shared_forward(input_features: Any = None, *args: Any, **kwargs: Any) -> Any:
         # return_dict only changes the wrapper type, and the model wraps a tuple itself; None means default.
         key = (args, tuple(sorted((k, v) for k, v in kwargs.items() if v is not None and k != "return_dict")))
         last = getattr(local, "last", None)
-        if last is not None and last[0] is input_features and _same_arguments(last[1], key):
-            return last[2]
+        if last is not None and _same_arguments(last[1], key):
+            if last[0] is input_features:
+                return last[2]
+            rows = _rows_of(last[0], input_features) if not args and not _wants_more(kwargs) else None
+            if rows is not None:
+                return _take_rows(last[2], rows)
         output = forward(input_features, *args, **kwargs)
         local.last = (input_features, key, output)
         return output
 
     shared_forward.shares_encoder_pass = True  # type: ignore[attr-defined]
     encoder.forward = shared_forward
+
+
+def _wants_more(kwargs: dict[str, Any]) -> bool:
+    """Whether a call asks for more than the last hidden state (those outputs are not cut into rows)."""
+    return bool(kwargs.get("output_attentions") or kwargs.get("output_hidden_states") or kwargs.get("head_mask"))
+
+
+def _rows_of(batch: Any, features: Any) -> list[int] | None:
+    """For each row of ``features``, the index of an equal row of ``batch``; None unless every row has one."""
+    if not (torch.is_tensor(batch) and torch.is_tensor(features)):
+        return None
+    if features.dim() != 3 or batch.shape[1:] != features.shape[1:] or batch.dtype != features.dtype:
+        return None
+    if batch.device != features.device or features.shape[0] > batch.shape[0]:
+        return None
+    sums = batch.float().sum(dim=(1, 2))  # a cheap first look; equal rows are confirmed value for value
+    rows: list[int] = []
+    for row, total in zip(features, features.float().sum(dim=(1, 2)), strict=True):
+        match = next((j for j in range(batch.shape[0]) if bool(sums[j] == total) and torch.equal(batch[j], row)), None)
+        if match is None:
+            return None
+        rows.append(match)
+    return rows
+
+
+def _take_rows(output: Any, rows: list[int]) -> Any:
+    """The encoder output for ``rows`` of its batch, in the same wrapper type."""
+    index = torch.tensor(rows, device=output[0].device)
+    if isinstance(output, tuple):
+        return (output[0].index_select(0, index),)
+    return type(output)(last_hidden_state=output.last_hidden_state.index_select(0, index))
 
 
 def _same_arguments(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
@@ -219,4 +270,54 @@ def _quantize_vocab_projection(model: Any) -> bool:
         log.info("int8 vocabulary projection unavailable (%s); decoding without it", exc)
         return False
     model.proj_out = _Int8Projection(quantized)
+    return True
+
+
+def _float_encoder_output(model: Any) -> None:
+    """Make the encoder return its last hidden state in float32 (whatever its own dtype), once."""
+    encoder = model.model.encoder
+    forward = encoder.forward
+    if getattr(forward, "float_output", False):
+        return
+
+    def float_forward(*args: Any, **kwargs: Any) -> Any:
+        output = forward(*args, **kwargs)
+        if isinstance(output, tuple):
+            return (output[0].float(), *output[1:])
+        if output.last_hidden_state.dtype != torch.float32:
+            output.last_hidden_state = output.last_hidden_state.float()
+        return output
+
+    float_forward.float_output = True  # type: ignore[attr-defined]
+    float_forward.shares_encoder_pass = getattr(forward, "shares_encoder_pass", False)  # type: ignore[attr-defined]
+    encoder.forward = float_forward
+
+
+def _quantize_decoder(model: Any) -> bool:
+    """Turn this model's decoder into float32 with dynamically quantized int8 Linear layers (per channel)."""
+    decoder = model.model.decoder
+    if getattr(decoder, "int8_linears", False):
+        return True
+    linear = torch.nn.Linear
+    if not any(type(m) is linear for m in decoder.modules()):
+        log.info("no Linear layers in the decoder to quantize; decoding without int8")
+        return False
+    try:
+        with warnings.catch_warnings():  # torch.ao.quantization's deprecation notices
+            warnings.simplefilter("ignore")
+            qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+            decoder.float()
+            # Cross-attention stays in float32: its keys and values are computed once per window (no gain),
+            # and word timing reads its attention, which int8 queries and keys blur (bench/word_times).
+            names = {
+                name: qconfig
+                for name, module in decoder.named_modules()
+                if type(module) is linear and ".encoder_attn." not in f".{name}."
+            }
+            torch.ao.quantization.quantize_dynamic(decoder, names, dtype=torch.qint8, inplace=True)
+    except (AttributeError, ImportError, RuntimeError) as exc:
+        log.info("int8 decoder unavailable (%s); decoding in the model's dtype", exc)
+        return False
+    _float_encoder_output(model)
+    decoder.int8_linears = True
     return True

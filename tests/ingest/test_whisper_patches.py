@@ -252,11 +252,12 @@ def test_outside_the_tested_transformers_the_internal_patches_are_skipped_and_sp
     # The installed version is read as it is; the range it is checked against is what moves.
     monkeypatch.setattr(whisper_patches, "TESTED_TRANSFORMERS", (Version("4.40"), Version("4.41")))
     transcriber = WhisperTranscriber(
-        TranscribeOptions(model=str(offline_models.whisper["whisper-tiny.en"]), cpu_threads=1)
+        TranscribeOptions(model=str(offline_models.whisper["whisper-tiny.en"]), cpu_threads=1, int8_decoder="true")
     )
     with caplog.at_level(logging.INFO, logger="moments.whisper"):
         transcriber.load()
-    assert transcriber.applied_patches == (whisper_patches.INT8_VOCAB_PROJECTION,)
+    # The patches that use only torch modules stay; the ones that lean on transformers' internals go.
+    assert transcriber.applied_patches == (whisper_patches.INT8_VOCAB_PROJECTION, whisper_patches.INT8_DECODER)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert whisper_patches.SHARED_ENCODER_PASS in warnings[0] and whisper_patches.CACHED_SUPPRESS_MASK in warnings[0]
@@ -390,3 +391,96 @@ def test_a_checkpoint_without_alignment_heads_still_gets_words_and_says_so_once(
     notes = [r.getMessage() for r in caplog.records if "alignment_heads" in r.getMessage()]
     assert len(notes) == 1 and "last 1 decoder layers" in notes[0]
     assert segments and all(s.words for s in segments)
+
+
+def test_rows_of_the_last_encoder_batch_are_served_again_not_encoded_again(
+    random_whisper: Callable[[], Any], processor: Any
+) -> None:
+    """A temperature fallback cuts the windows it decodes again out of the batch (a new tensor): their
+    encoder output is the batch's own rows, with no second pass."""
+    model = random_whisper()
+    whisper_patches.apply(model, int8_vocab=False, device="cpu")
+    passes = encoder_passes(model)
+    feats = features(processor, 3)
+    with torch.inference_mode():
+        batch = model.model.encoder(feats).last_hidden_state
+        again = model.model.encoder(feats[[2, 0]].clone()).last_hidden_state
+        assert sum(passes) == 3
+        assert torch.equal(again, batch[[2, 0]])
+        other = features(processor, 4)[3:]  # a window the batch does not hold
+        fresh = model.model.encoder(other).last_hidden_state
+        assert sum(passes) == 4
+        assert not torch.equal(fresh[0], batch[0])
+
+
+def test_language_detection_shares_the_first_batch_encoder_pass(random_folder: Path, two_windows: np.ndarray) -> None:
+    transcriber = random_transcriber(random_folder, language=None, batch_size=2, max_new_tokens=1)
+    transcriber.load()
+    passes = encoder_passes(transcriber._model)
+    info, batches = transcriber.stream(two_windows)  # detects the language over the first batch's windows
+    assert info.windows == 2 and sum(passes) == 2
+    assert len(list(batches)) == 1
+    assert sum(passes) == 2  # the batch was decoded on the detection's encoder pass
+
+
+@pytest.mark.parametrize(
+    ("name", "amx", "device", "expected"),
+    [
+        ("auto", False, "cpu", True),
+        ("auto", True, "cpu", False),
+        ("auto", False, "cuda", False),
+        ("true", True, "cpu", True),
+        ("false", False, "cpu", False),
+    ],
+)
+def test_the_int8_decoder_is_picked_by_what_the_cpu_offers(
+    name: str, amx: bool, device: str, expected: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import whisper
+
+    monkeypatch.setattr(whisper, "has_amx", lambda: amx)
+    picked, why = whisper.pick_int8_decoder(name, device)
+    assert picked is expected
+    assert why  # said in the log
+
+
+def test_an_unknown_int8_decoder_setting_is_refused() -> None:
+    from ingest.errors import ModelError
+    from ingest.whisper import pick_int8_decoder
+
+    with pytest.raises(ModelError, match="auto, true or false"):
+        pick_int8_decoder("sometimes", "cpu")
+
+
+def test_the_int8_decoder_transcribes_and_times_real_speech_as_the_float_decoder_does(
+    offline_models: OfflineModels, jfk: tuple[Clip, np.ndarray], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whisper base (the product's code path: bf16 encoder where the CPU has it) on JFK, decoder in int8
+    against the decoder in the model's dtype: the same words said, every word timed inside its segment."""
+    clip, audio = jfk
+    folder = str(offline_models.whisper["whisper-base"])
+    results = {}
+    for setting in ("true", "false"):
+        engine = WhisperTranscriber(TranscribeOptions(model=folder, language="en", int8_decoder=setting))
+        with caplog.at_level(logging.INFO, logger="moments.whisper"):
+            results[setting] = engine.transcribe(audio)
+        quantized = whisper_patches.INT8_DECODER in engine.applied_patches
+        assert quantized is (setting == "true")
+        plain = {n for n, m in engine._model.model.decoder.named_modules() if type(m) is torch.nn.Linear}
+        cross = {n for n in plain if ".encoder_attn." in n}
+        assert len(cross) == 6 * 4  # cross-attention stays in float: word timing reads it
+        # Every other Linear layer of the int8 decoder (self-attention, feed-forward) is a quantized one.
+        assert (plain == cross) is quantized
+    assert any("decoder int8 (MOMENTS_WHISPER_INT8_DECODER=true)" in r.getMessage() for r in caplog.records)
+    texts = {k: " ".join(s.text for s in t.segments) for k, t in results.items()}
+    for text in texts.values():
+        assert "ask not what your country can do for you" in text.lower().replace(",", "")
+        assert word_error_rate(clip.text, text) < 0.1
+    assert word_error_rate(texts["false"], texts["true"]) < 0.05
+    segments = results["true"].segments
+    words = [w for s in segments for w in s.words]
+    assert len(words) >= 20
+    assert all(s.start_s <= w.start_s <= w.end_s <= s.end_s for s in segments for w in s.words)
+    reference = [w for s in results["false"].segments for w in s.words]
+    if [w.text for w in words] == [w.text for w in reference]:  # the same words: nearly the same times
+        assert np.median([abs(a.start_s - b.start_s) for a, b in zip(words, reference, strict=True)]) < 0.1
