@@ -368,7 +368,9 @@ class CrossAttentionAligner:
         rows = [[*prefix, *t, self.eot] for t in texts]
         width = max(len(r) for r in rows)
         ids = torch.tensor([r + [self.eot] * (width - len(r)) for r in rows], device=encoder_out.device)
-        enc = encoder_out[: len(rows)]
+        # The very tensor the decoding saw (not a slice of it): its cross-attention keys and values are then
+        # served again (whisper_patches' shared cross-attention projections), not computed once more.
+        enc = encoder_out if len(rows) == encoder_out.shape[0] else encoder_out[: len(rows)]
         queries: dict[int, Any] = {}
         decoder = self.model.model.decoder
         layers = sorted({layer for layer, _ in self.heads})

@@ -338,6 +338,14 @@ class WhisperTranscriber:
         return votes.most_common(1)[0][0]
 
     def _transcribe_batch(self, audio: np.ndarray, windows: Sequence[SpeechWindow], language: str) -> list[Segment]:
+        from ingest import whisper_patches
+
+        try:
+            return self._decode_batch(audio, windows, language)
+        finally:  # an idle model keeps no batch's cross-attention keys and values
+            whisper_patches.forget_cross_kv(self._model)
+
+    def _decode_batch(self, audio: np.ndarray, windows: Sequence[SpeechWindow], language: str) -> list[Segment]:
         gen = self._model.generation_config
         kwargs: dict[str, Any] = {}
         if getattr(gen, "is_multilingual", False):

@@ -16,6 +16,11 @@ a name inside transformers or changes process-wide state.
 - ``cached-suppress-mask``: ``SuppressTokensLogitsProcessor`` builds its vocabulary mask with
   ``torch.isin`` at every decoding step (about 12% of CPU decoding time with Whisper base); the processor
   that this model's generate creates builds it once per generate call instead.
+- ``shared-cross-attention-kv``: each decoder layer's cross-attention keys and values are projections of
+  the encoder output, computed again by every model call that starts on it: the no-speech check, the first
+  decoding step, and word timing's teacher-forced pass (on Whisper base at 4 windows, about a third of a
+  second each on 2 CPU cores). Each projection returns its last outputs again when it is called with the
+  very same encoder-output tensor (the two most recent, per thread): exact, the same arithmetic skipped.
 - ``int8-vocab-projection`` (CPU): the vocabulary projection (vocabulary x d_model, tied to the token
   embeddings) is read in full at every token, so decoding is bound by memory bandwidth; an int8 copy reads
   a quarter of float32's bytes. Logits come out in float32.
@@ -49,6 +54,7 @@ __all__ = [
     "CACHED_SUPPRESS_MASK",
     "INT8_DECODER",
     "INT8_VOCAB_PROJECTION",
+    "SHARED_CROSS_KV",
     "SHARED_ENCODER_PASS",
     "TESTED_TRANSFORMERS",
     "CachedSuppressTokens",
@@ -59,6 +65,7 @@ SHARED_ENCODER_PASS = "shared-encoder-pass"
 CACHED_SUPPRESS_MASK = "cached-suppress-mask"
 INT8_VOCAB_PROJECTION = "int8-vocab-projection"
 INT8_DECODER = "int8-decoder"
+SHARED_CROSS_KV = "shared-cross-attention-kv"
 
 # [low, high): the releases the internal patches were written and tested against (pyproject pins 5.23.0).
 TESTED_TRANSFORMERS = (Version("5.23"), Version("5.24"))
@@ -89,6 +96,8 @@ def apply(model: Any, *, int8_vocab: bool, device: str, int8_decoder: bool = Fal
         applied.append(INT8_VOCAB_PROJECTION)
     if int8_decoder and device == "cpu" and _quantize_decoder(model):
         applied.append(INT8_DECODER)
+    if _share_cross_kv(model):  # after the decoder's layers took their final form
+        applied.append(SHARED_CROSS_KV)
     log.info("Whisper speed patches applied: %s", ", ".join(applied) or "none")
     return tuple(applied)
 
@@ -166,6 +175,8 @@ def _rows_of(batch: Any, features: Any) -> list[int] | None:
 
 def _take_rows(output: Any, rows: list[int]) -> Any:
     """The encoder output for ``rows`` of its batch, in the same wrapper type."""
+    if rows == list(range(output[0].shape[0])):  # the whole batch, in order: the very same output
+        return output
     index = torch.tensor(rows, device=output[0].device)
     if isinstance(output, tuple):
         return (output[0].index_select(0, index),)
@@ -274,23 +285,21 @@ def _quantize_vocab_projection(model: Any) -> bool:
 
 
 def _float_encoder_output(model: Any) -> None:
-    """Make the encoder return its last hidden state in float32 (whatever its own dtype), once."""
-    encoder = model.model.encoder
-    forward = encoder.forward
+    """Make the encoder return its last hidden state in float32 (whatever its own dtype), once.
+
+    The cast is the encoder's own last step (its final layer norm's output), so every caller, and the
+    shared encoder pass, sees one and the same float32 tensor for one pass.
+    """
+    norm = model.model.encoder.layer_norm
+    forward = norm.forward
     if getattr(forward, "float_output", False):
         return
 
-    def float_forward(*args: Any, **kwargs: Any) -> Any:
-        output = forward(*args, **kwargs)
-        if isinstance(output, tuple):
-            return (output[0].float(), *output[1:])
-        if output.last_hidden_state.dtype != torch.float32:
-            output.last_hidden_state = output.last_hidden_state.float()
-        return output
+    def float_forward(hidden: Any) -> Any:
+        return forward(hidden).float()
 
     float_forward.float_output = True  # type: ignore[attr-defined]
-    float_forward.shares_encoder_pass = getattr(forward, "shares_encoder_pass", False)  # type: ignore[attr-defined]
-    encoder.forward = float_forward
+    norm.forward = float_forward
 
 
 def _quantize_decoder(model: Any) -> bool:
@@ -321,3 +330,46 @@ def _quantize_decoder(model: Any) -> bool:
     _float_encoder_output(model)
     decoder.int8_linears = True
     return True
+
+
+def _share_cross_kv(model: Any) -> bool:
+    """Make each decoder layer's cross-attention key and value projections return their last outputs again
+    for the very same input tensor (the encoder output), keeping the two most recent per thread until
+    :func:`forget_cross_kv`."""
+    layers = getattr(model.model.decoder, "layers", None)
+    found = [getattr(layer.encoder_attn, name, None) for layer in layers or () for name in ("k_proj", "v_proj")]
+    projections = [p for p in found if isinstance(p, torch.nn.Module)]
+    if not projections or len(projections) != len(found):
+        return False
+    local = getattr(model, "_moments_cross_kv", None)
+    if local is None:
+        local = threading.local()
+        model._moments_cross_kv = local
+    for number, projection in enumerate(projections):
+        if getattr(projection.forward, "shares_cross_kv", False):
+            continue
+        forward = projection.forward
+
+        def shared_forward(states: Any, _forward: Any = forward, _key: int = number) -> Any:
+            memo: dict[int, list[tuple[Any, Any]]] | None = getattr(local, "memo", None)
+            if memo is None:
+                memo = local.memo = {}
+            recent = memo.get(_key, [])
+            for seen, output in recent:
+                if seen is states:
+                    return output
+            output = _forward(states)
+            memo[_key] = [(states, output), *recent[:1]]
+            return output
+
+        shared_forward.shares_cross_kv = True  # type: ignore[attr-defined]
+        projection.forward = shared_forward
+    return True
+
+
+def forget_cross_kv(model: Any) -> None:
+    """Drop this thread's kept cross-attention keys and values (the engine calls it after each batch, so
+    an idle model holds none)."""
+    local = getattr(model, "_moments_cross_kv", None)
+    if local is not None:
+        local.memo = None

@@ -211,7 +211,7 @@ def test_int8_projection_logits_match_float(
         tokens = model.generate(feats, max_new_tokens=60)
         hidden = model.model(feats, decoder_input_ids=tokens).last_hidden_state
         reference = model.proj_out(hidden)
-        assert whisper_patches.apply(model, int8_vocab=True, device="cpu")[-1] == whisper_patches.INT8_VOCAB_PROJECTION
+        assert whisper_patches.INT8_VOCAB_PROJECTION in whisper_patches.apply(model, int8_vocab=True, device="cpu")
         quantized = model.proj_out(hidden)
     assert quantized.dtype == torch.float32
     assert float((quantized - reference).abs().max()) < 0.05 * float(reference.abs().max())
@@ -234,6 +234,7 @@ def test_apply_is_idempotent_and_logs_what_it_applied(
             whisper_patches.SHARED_ENCODER_PASS,
             whisper_patches.CACHED_SUPPRESS_MASK,
             whisper_patches.INT8_VOCAB_PROJECTION,
+            whisper_patches.SHARED_CROSS_KV,
         )
     )
     infos = [r for r in caplog.records if r.levelno == logging.INFO]
@@ -257,7 +258,11 @@ def test_outside_the_tested_transformers_the_internal_patches_are_skipped_and_sp
     with caplog.at_level(logging.INFO, logger="moments.whisper"):
         transcriber.load()
     # The patches that use only torch modules stay; the ones that lean on transformers' internals go.
-    assert transcriber.applied_patches == (whisper_patches.INT8_VOCAB_PROJECTION, whisper_patches.INT8_DECODER)
+    assert transcriber.applied_patches == (
+        whisper_patches.INT8_VOCAB_PROJECTION,
+        whisper_patches.INT8_DECODER,
+        whisper_patches.SHARED_CROSS_KV,
+    )
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert whisper_patches.SHARED_ENCODER_PASS in warnings[0] and whisper_patches.CACHED_SUPPRESS_MASK in warnings[0]
@@ -484,3 +489,31 @@ def test_the_int8_decoder_transcribes_and_times_real_speech_as_the_float_decoder
     reference = [w for s in results["false"].segments for w in s.words]
     if [w.text for w in words] == [w.text for w in reference]:  # the same words: nearly the same times
         assert np.median([abs(a.start_s - b.start_s) for a, b in zip(words, reference, strict=True)]) < 0.1
+
+
+def test_cross_attention_keys_and_values_are_computed_once_per_encoder_pass(
+    random_folder: Path, two_windows: np.ndarray
+) -> None:
+    """The no-speech check, the first decoding step and word timing's decoder pass all attend to the same
+    encoder output: each layer projects it to keys and values once."""
+    from torch.overrides import TorchFunctionMode
+
+    transcriber = random_transcriber(random_folder, batch_size=2, word_timestamps=True)
+    transcriber.load()
+    assert whisper_patches.SHARED_CROSS_KV in transcriber.applied_patches
+    passes = encoder_passes(transcriber._model)
+    weight = transcriber._model.model.decoder.layers[0].encoder_attn.k_proj.weight
+    projected: list[int] = []
+
+    class CountKeyProjections(TorchFunctionMode):  # type: ignore[misc]
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            if func is torch.nn.functional.linear and len(args) > 1 and args[1] is weight:
+                projected.append(1)
+            return func(*args, **(kwargs or {}))
+
+    with CountKeyProjections():
+        timed = transcriber.transcribe(two_windows)
+    assert [w for s in timed.segments for w in s.words]  # word timing ran its decoder pass
+    # Three model calls on each encoder pass (no-speech check, first step, word timing): one projection.
+    assert passes and len(projected) == len(passes)
+    assert getattr(transcriber._model._moments_cross_kv, "memo", None) is None  # none kept once it is done
