@@ -75,7 +75,7 @@ class TranscribeOptions:
     cpu_threads: int = 1
     batch_size: int = 0  # 0: 8 on CUDA, 4 on CPU
     int8_vocab: bool = True  # on CPU: an int8 copy of the vocabulary projection (read at every token)
-    int8_decoder: str = "auto"  # auto | true | false: on CPU, the decoder's Linear layers in int8 (auto: no AMX)
+    int8_decoder: str = "false"  # auto | true | false: on CPU, the decoder's Linear layers in int8 (auto: no AMX)
     language: str | None = None  # None: detect (multilingual models) or English (.en models)
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     compression_ratio_threshold: float = 2.4
