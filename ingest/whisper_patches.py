@@ -28,7 +28,8 @@ a name inside transformers or changes process-wide state.
   to int8, per output channel, the rest of the decoder (cross-attention included) in float32; the encoder keeps
   its dtype and hands its output over in float32. A decoding step at a few windows a batch is many small
   matrix products, each reading its whole weight: on a CPU without AMX (AVX-512 VNNI, AVX2) int8 reads a
-  quarter of the bytes and runs on the integer dot-product units (bench/asr_speed, bench/default_shape).
+  quarter of the bytes and runs on the integer dot-product units (bench/asr_speed, measured on AMD EPYC
+  only; off unless asked for, see the README).
 
 The first two lean on how transformers' Whisper generate works inside (which processors it builds in
 ``_retrieve_logit_processors``, how the no-speech check calls the model), so they are applied only to
@@ -317,7 +318,8 @@ def _quantize_decoder(model: Any) -> bool:
             qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
             decoder.float()
             # Cross-attention stays in float32: its keys and values are computed once per window (no gain),
-            # and word timing reads its attention, which int8 queries and keys blur (bench/word_times).
+            # and word timing reads its attention, which int8 queries and keys blur (the sonnet word-onset test
+            # in tests/ingest/test_transcribe_real_speech.py: two line starts 0.7 s off).
             names = {
                 name: qconfig
                 for name, module in decoder.named_modules()
