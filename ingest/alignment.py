@@ -110,13 +110,30 @@ def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(tokens[::-1]), np.array(frames[::-1])
 
 
+# A sorting network for 7 values (16 compare-exchanges; checked on every 0/1 input, which by the zero-one
+# principle proves it sorts any input): the median filter's width, elementwise over whole arrays.
+_SORT7 = (
+    (0, 6), (2, 3), (4, 5), (0, 2), (1, 4), (3, 6), (0, 1), (2, 5),
+    (3, 4), (1, 2), (4, 6), (2, 3), (4, 5), (1, 2), (3, 4), (5, 6),
+)  # fmt: skip
+
+
 def median_filter(x: np.ndarray, width: int) -> np.ndarray:
-    """A median filter of odd ``width`` along the last axis, edges reflected (as OpenAI's)."""
+    """A median filter of odd ``width`` along the last axis, edges reflected (as OpenAI's).
+
+    Width 7 (the one used) runs a sorting network of elementwise minima and maxima over the seven shifted
+    copies: about 4x faster than sorting them along a short axis, with the same values."""
     pad = width // 2
     if x.shape[-1] <= pad:
         return x
     padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="reflect")
-    shifted = np.stack([padded[..., k : k + x.shape[-1]] for k in range(width)])
+    n = x.shape[-1]
+    if width == 7:
+        v = [padded[..., k : k + n] for k in range(width)]
+        for i, j in _SORT7:
+            v[i], v[j] = np.minimum(v[i], v[j]), np.maximum(v[i], v[j])
+        return v[pad]
+    shifted = np.stack([padded[..., k : k + n] for k in range(width)])
     shifted.sort(axis=0)  # a sort along a short first axis: faster than np.median over a window view
     out: np.ndarray = shifted[pad]
     return out
