@@ -34,7 +34,19 @@ from typing import IO, Any
 import numpy as np
 
 from retrieval.errors import IndexLockedError, IndexMismatchError, QueryError
-from retrieval.points import DENSE, FILTER_FIELDS, SPARSE, SPEAKERS, StoredPoint, passage_of, payload_of, point_id
+from retrieval.points import (
+    DENSE,
+    DETAIL_FIELDS,
+    FILTER_FIELDS,
+    SPARSE,
+    SPEAKERS,
+    StoredPoint,
+    passage_key,
+    passage_of,
+    payload_of,
+    point_id,
+    with_details,
+)
 from retrieval.sparse import SparseVector
 from retrieval.types import Hit, Passage, SearchFilters, SearchMode
 
@@ -260,23 +272,26 @@ class EdgePassageIndex:
         sparse: SparseVector | None,
         filters: SearchFilters,
         limit: int,
+        *,
+        light: bool = False,
     ) -> list[Hit]:
-        from qdrant_edge import Fusion, Prefetch, Query, QueryRequest
+        from qdrant_edge import Fusion, PayloadSelector, Prefetch, Query, QueryRequest
         from qdrant_edge import SparseVector as EdgeSparse
 
         flt = self._filter(filters)
+        payload: Any = PayloadSelector.Exclude(list(DETAIL_FIELDS)) if light else True
         sparse_q = EdgeSparse(indices=list(sparse.indices), values=list(sparse.values)) if sparse else None
         if mode == "semantic" or (mode == "hybrid" and sparse_q is None):
             if dense is None:
                 raise QueryError("semantic search needs a query vector")
             request = QueryRequest(
-                query=Query.Nearest(dense.tolist(), using=DENSE), filter=flt, limit=limit, with_payload=True
+                query=Query.Nearest(dense.tolist(), using=DENSE), filter=flt, limit=limit, with_payload=payload
             )
         elif mode == "keyword":
             if sparse_q is None:
                 return []
             request = QueryRequest(
-                query=Query.Nearest(sparse_q, using=SPARSE), filter=flt, limit=limit, with_payload=True
+                query=Query.Nearest(sparse_q, using=SPARSE), filter=flt, limit=limit, with_payload=payload
             )
         else:
             if dense is None or sparse_q is None:
@@ -289,13 +304,27 @@ class EdgePassageIndex:
                 ],
                 query=fusion,
                 limit=limit,
-                with_payload=True,
+                with_payload=payload,
             )
         with self._lock:
             if self._shard is None:
                 return []
             points = self._shard.query(request)
         return [Hit(passage=passage_of(p.payload or {}), score=float(p.score)) for p in points]
+
+    def with_details(self, passages: Sequence[Passage]) -> list[Passage]:
+        """``passages`` read by a ``light`` search, with their segment vectors and word times (one lookup by
+        id); a passage deleted in between stays as it was."""
+        from qdrant_edge import PayloadSelector
+
+        if not passages:
+            return []
+        ids = [point_id(p.media_id, p.index) for p in passages]
+        fields = PayloadSelector.Include(["media_id", "index", *DETAIL_FIELDS])
+        with self._lock:
+            records = [] if self._shard is None else self._shard.retrieve(ids, with_payload=fields, with_vector=False)
+        found = {(r.payload["media_id"], int(r.payload["index"])): r.payload for r in records if r.payload}
+        return [with_details(p, found[k]) if (k := passage_key(p)) in found else p for p in passages]
 
     def says(self, words: Sequence[SparseVector], filters: SearchFilters) -> list[bool]:
         from qdrant_edge import Query, QueryBatchRequest, QueryRequest

@@ -16,7 +16,19 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from retrieval.errors import IndexLockedError, IndexMismatchError, IndexUnavailableError, QueryError
-from retrieval.points import DENSE, FILTER_FIELDS, SPARSE, SPEAKERS, StoredPoint, passage_of, payload_of, point_id
+from retrieval.points import (
+    DENSE,
+    DETAIL_FIELDS,
+    FILTER_FIELDS,
+    SPARSE,
+    SPEAKERS,
+    StoredPoint,
+    passage_key,
+    passage_of,
+    payload_of,
+    point_id,
+    with_details,
+)
 from retrieval.sparse import SparseVector
 from retrieval.types import Hit, Passage, SearchFilters, SearchMode
 
@@ -61,7 +73,14 @@ class PassageIndex(Protocol):
         sparse: SparseVector | None,
         filters: SearchFilters,
         limit: int,
-    ) -> list[Hit]: ...
+        *,
+        light: bool = False,
+    ) -> list[Hit]:
+        """The best ``limit`` passages; ``light``: without ``points.DETAIL_FIELDS`` (segment vectors, word
+        times), which :meth:`with_details` then reads for the few that are scored closely."""
+        ...
+
+    def with_details(self, passages: Sequence[Passage]) -> list[Passage]: ...
 
     def says(self, words: Sequence[SparseVector], filters: SearchFilters) -> list[bool]:
         """For each word's keyword vector: whether any passage within ``filters`` has one of its terms (one
@@ -307,12 +326,15 @@ class QdrantPassageIndex:
         sparse: SparseVector | None,
         filters: SearchFilters,
         limit: int,
+        *,
+        light: bool = False,
     ) -> list[Hit]:
         from qdrant_client import models
 
         if not self._exists():
             return []
         flt = self._filter(filters)
+        payload: Any = models.PayloadSelectorExclude(exclude=list(DETAIL_FIELDS)) if light else True
         sparse_q = models.SparseVector(indices=sparse.indices, values=sparse.values) if sparse else None
         name = self.config.collection
         if mode == "semantic" or (mode == "hybrid" and sparse_q is None):
@@ -325,7 +347,7 @@ class QdrantPassageIndex:
                 using=DENSE,
                 query_filter=flt,
                 limit=limit,
-                with_payload=True,
+                with_payload=payload,
             )
         elif mode == "keyword":
             if sparse_q is None:
@@ -337,7 +359,7 @@ class QdrantPassageIndex:
                 using=SPARSE,
                 query_filter=flt,
                 limit=limit,
-                with_payload=True,
+                with_payload=payload,
             )
         else:
             if dense is None:
@@ -351,9 +373,26 @@ class QdrantPassageIndex:
                 ],
                 query=models.FusionQuery(fusion=models.Fusion.RRF),
                 limit=limit,
-                with_payload=True,
+                with_payload=payload,
             )
         return [Hit(passage=passage_of(p.payload or {}), score=float(p.score)) for p in res.points]
+
+    def with_details(self, passages: Sequence[Passage]) -> list[Passage]:
+        """``passages`` read by a ``light`` search, with their segment vectors and word times (one request by
+        id); a passage deleted in between stays as it was."""
+        from qdrant_client import models
+
+        if not passages or not self._exists():
+            return list(passages)
+        records = self._call(
+            self._client.retrieve,
+            self.config.collection,
+            ids=[point_id(p.media_id, p.index) for p in passages],
+            with_payload=models.PayloadSelectorInclude(include=["media_id", "index", *DETAIL_FIELDS]),
+            with_vectors=False,
+        )
+        found = {(r.payload["media_id"], int(r.payload["index"])): r.payload for r in records if r.payload}
+        return [with_details(p, found[k]) if (k := passage_key(p)) in found else p for p in passages]
 
     def says(self, words: Sequence[SparseVector], filters: SearchFilters) -> list[bool]:
         from qdrant_client import models

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -14,14 +14,17 @@ from retrieval.types import Passage
 
 __all__ = [
     "DENSE",
+    "DETAIL_FIELDS",
     "FILTER_FIELDS",
     "PIPELINE_VERSION",
     "SPARSE",
     "SPEAKERS",
     "StoredPoint",
+    "passage_key",
     "passage_of",
     "payload_of",
     "point_id",
+    "with_details",
 ]
 
 PIPELINE_VERSION = "1"
@@ -32,6 +35,10 @@ _NAMESPACE = uuid.UUID("6f1c5a52-3f0e-4d8e-9a53-8d1f4a0b7c11")
 # carry a "collection" key (a per-media tag that nothing ever set); reading ignores it.
 FILTER_FIELDS = ("media_id", "kind", "language")
 SPEAKERS = "speakers"  # the passage's speaker keys (``<media_id>/<label>``), matched by SearchFilters.speakers
+# The payload that search needs only for the candidates it scores closely (the best moments): each
+# segment's vector and each word's time. Most of a point's payload by size and by the time to read it;
+# a search first fetches its candidates without them (``light``), then these for the ones it keeps.
+DETAIL_FIELDS = ("seg_vecs", "word_starts", "word_offsets")
 
 
 def point_id(media_id: str, index: int, version: str = PIPELINE_VERSION) -> str:
@@ -96,6 +103,20 @@ def passage_of(payload: dict[str, Any]) -> Passage:
         word_starts=tuple(payload.get("word_starts") or ()),
         word_offsets=tuple(payload.get("word_offsets") or ()),
         segment_speakers=tuple(payload.get("seg_speakers") or ()),
+    )
+
+
+def passage_key(p: Passage) -> tuple[str, int]:
+    return (p.media_id, p.index)
+
+
+def with_details(p: Passage, payload: dict[str, Any]) -> Passage:
+    """``p`` (read without ``DETAIL_FIELDS``) with them, from its point's ``payload``."""
+    return replace(
+        p,
+        segment_vectors=_decode_vectors(payload.get("seg_vecs"), len(p.segment_starts)),
+        word_starts=tuple(payload.get("word_starts") or ()),
+        word_offsets=tuple(payload.get("word_offsets") or ()),
     )
 
 

@@ -137,9 +137,11 @@ STOPWORDS = frozenset(
 
 def normalize(text: str) -> str:
     """Lower-case, strip accents' combining marks, unify apostrophes, collapse non-word runs to one space."""
-    text = unicodedata.normalize("NFKD", text.lower()).replace("’", "'")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return " ".join(m.group(0) for m in _WORD.finditer(text))
+    text = text.lower().replace("’", "'")
+    if not text.isascii():  # ASCII has nothing to decompose: the character loop was most of a phrase search
+        text = unicodedata.normalize("NFKD", text).replace("’", "'")
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(_WORD.findall(text))
 
 
 def stem(word: str) -> str:

@@ -3,9 +3,11 @@ Qdrant server (congruence: the same queries give the same moments in the same or
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import IndexMismatchError, QueryError
 from retrieval.index import IndexConfig, PassageIndex, QdrantPassageIndex, open_index
 from retrieval.search import Searcher
-from retrieval.sparse import document_vector
+from retrieval.sparse import document_vector, query_vector
 from retrieval.types import Passage, SearchFilters
 
 TEXTS = {
@@ -335,3 +337,34 @@ def test_a_name_whisper_misheard_is_found_by_how_it_sounds(
         assert "Mochley" in [top.text[s:e] for s, e in top.highlights]
     assert searcher.search('"cobol"').moments == []
     assert searcher.search("cobol", mode="semantic").moments[0].highlights == []  # meaning only: no sounds
+
+
+def _with_words(p: Passage, sentences: list[str], embedder: SentenceTransformerEmbedder) -> Passage:
+    """``p`` (of ``sentences``) with a vector per segment and a time for every word, 0.4 s apart."""
+    starts, offsets = [], []
+    for seg_start, seg_offset, sentence in zip(p.segment_starts, p.segment_offsets, sentences, strict=True):
+        for n, word in enumerate(re.finditer(r"\S+", sentence)):
+            starts.append(round(seg_start + 0.4 * n, 2))
+            offsets.append(seg_offset + word.start())
+    vectors = embedder.embed_documents(sentences)
+    return replace(p, segment_vectors=vectors, word_starts=tuple(starts), word_offsets=tuple(offsets))
+
+
+def test_a_light_read_leaves_out_the_details_and_gets_them_back(
+    index: PassageIndex, embedder: SentenceTransformerEmbedder
+) -> None:
+    """A phrase search reads its 400 candidates without segment vectors and word times, then reads them for
+    the passages it keeps: the moment still opens on the phrase's first word, at that word's own time."""
+    said = ["The harbour froze in the winter of the great storm.", "Ships waited outside the long stone pier."]
+    p = _with_words(make_passage("harbour", "video", said, start=300.0), said, embedder)
+    index.upsert([p], embedder.embed_documents([p.text]), [document_vector(p.text)], embedder.model_id)
+    light = index.search("keyword", None, query_vector("stone pier"), SearchFilters(media_id="harbour"), 5, light=True)
+    assert [(h.passage.media_id, h.passage.text) for h in light] == [("harbour", p.text)]
+    assert light[0].passage.segment_vectors is None and light[0].passage.word_starts == ()
+    (full,) = index.with_details([light[0].passage])
+    assert full.word_starts == p.word_starts and full.word_offsets == p.word_offsets
+    assert full.segment_vectors is not None and np.allclose(full.segment_vectors, p.segment_vectors, atol=1e-3)
+
+    top = Searcher(embedder, index).search('"long stone pier"').moments[0]
+    assert top.media_id == "harbour"
+    assert top.start == 308.0 + 0.4 * 4  # "long", the fifth word of the second sentence
