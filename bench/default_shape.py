@@ -44,7 +44,7 @@ SHAPE = {
 FIRST_SHIFTED = 50358  # <|translate|> in the 99-language layout; large-v3 puts <|yue|> here
 DECODE_STEPS = 32
 PROMPT = [50258, 50259, 50360, 50364]  # <|startoftranscript|><|en|><|transcribe|><|notimestamps|> (v3 layout)
-ENGINES = ("ours", "ct2-int8")
+ENGINES = ("ours", "ours-int8-decoder", "ct2-int8")  # ours-int8-decoder: MOMENTS_WHISPER_INT8_DECODER=true
 
 
 def _shift(token_id: int) -> int:
@@ -132,14 +132,16 @@ def torch_timings(
     """(seconds of the fastest of ``repeats`` encoder passes over ``features``, seconds per greedy decoder
     step with the key/value cache, vocabulary projection included) of a loaded transformers Whisper.
 
-    Each pass gets a fresh tensor: the shared-encoder-pass patch returns its last output for the very same
-    one. ``sync`` waits for the device (CUDA runs asynchronously)."""
+    Each pass gets features of its own (one value changed): the shared-encoder-pass patch returns its last
+    output for the very same tensor, and for a tensor whose rows equal its rows. ``sync`` waits for the
+    device (CUDA runs asynchronously)."""
     import torch
 
     encoder_s = []
     with torch.inference_mode():
-        for _ in range(repeats):
+        for n in range(repeats):
             fresh = features.clone()
+            fresh[..., 0, 0] += n + 1  # not the rows of the pass before: a pass of its own, not the memo
             sync()
             t = time.perf_counter()
             encoded = model.model.encoder(fresh).last_hidden_state
@@ -170,13 +172,19 @@ def _worker(engine: str, threads: int) -> None:
     prompt = PROMPT
     encoder_s: list[float] = []
     picked = ""
-    if engine == "ours":
+    if engine.startswith("ours"):
         import torch
 
         from ingest.whisper import TranscribeOptions, WhisperTranscriber
 
         engine_obj = WhisperTranscriber(
-            TranscribeOptions(model=str(model_dir), cpu_threads=threads, language="en", word_timestamps=False)
+            TranscribeOptions(
+                model=str(model_dir),
+                cpu_threads=threads,
+                language="en",
+                word_timestamps=False,
+                int8_decoder="true" if engine == "ours-int8-decoder" else "false",
+            )
         )
         engine_obj.load()
         model, dtype = engine_obj._model, engine_obj._dtype
