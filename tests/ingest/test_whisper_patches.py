@@ -429,22 +429,24 @@ def test_language_detection_shares_the_first_batch_encoder_pass(random_folder: P
 
 
 @pytest.mark.parametrize(
-    ("name", "amx", "device", "expected"),
+    ("name", "amx", "device", "width", "expected"),
     [
-        ("auto", False, "cpu", True),
-        ("auto", True, "cpu", False),
-        ("auto", False, "cuda", False),
-        ("true", True, "cpu", True),
-        ("false", False, "cpu", False),
+        ("auto", False, "cpu", 512, True),
+        ("auto", True, "cpu", 512, False),  # Whisper base with AMX: bf16 measured faster
+        ("auto", True, "cpu", 1280, True),  # distil-large-v3's width with AMX: int8 measured faster
+        ("auto", True, "cpu", None, False),
+        ("auto", False, "cuda", 1280, False),
+        ("true", True, "cpu", 512, True),
+        ("false", False, "cpu", 1280, False),
     ],
 )
 def test_the_int8_decoder_is_picked_by_what_the_cpu_offers(
-    name: str, amx: bool, device: str, expected: bool, monkeypatch: pytest.MonkeyPatch
+    name: str, amx: bool, device: str, width: int | None, expected: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ingest import whisper
 
     monkeypatch.setattr(whisper, "has_amx", lambda: amx)
-    picked, why = whisper.pick_int8_decoder(name, device)
+    picked, why = whisper.pick_int8_decoder(name, device, width)
     assert picked is expected
     assert why  # said in the log
 
