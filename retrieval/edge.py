@@ -41,7 +41,6 @@ from retrieval.points import (
     SPARSE,
     SPEAKERS,
     StoredPoint,
-    passage_key,
     passage_of,
     payload_of,
     point_id,
@@ -323,8 +322,7 @@ class EdgePassageIndex:
         fields = PayloadSelector.Include(["media_id", "index", *DETAIL_FIELDS])
         with self._lock:
             records = [] if self._shard is None else self._shard.retrieve(ids, with_payload=fields, with_vector=False)
-        found = {(r.payload["media_id"], int(r.payload["index"])): r.payload for r in records if r.payload}
-        return [with_details(p, found[k]) if (k := passage_key(p)) in found else p for p in passages]
+        return with_details(passages, [r.payload for r in records if r.payload])
 
     def says(self, words: Sequence[SparseVector], filters: SearchFilters) -> list[bool]:
         from qdrant_edge import Query, QueryBatchRequest, QueryRequest

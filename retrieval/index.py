@@ -23,7 +23,6 @@ from retrieval.points import (
     SPARSE,
     SPEAKERS,
     StoredPoint,
-    passage_key,
     passage_of,
     payload_of,
     point_id,
@@ -391,8 +390,7 @@ class QdrantPassageIndex:
             with_payload=models.PayloadSelectorInclude(include=["media_id", "index", *DETAIL_FIELDS]),
             with_vectors=False,
         )
-        found = {(r.payload["media_id"], int(r.payload["index"])): r.payload for r in records if r.payload}
-        return [with_details(p, found[k]) if (k := passage_key(p)) in found else p for p in passages]
+        return with_details(passages, [r.payload for r in records if r.payload])
 
     def says(self, words: Sequence[SparseVector], filters: SearchFilters) -> list[bool]:
         from qdrant_client import models

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -110,8 +111,14 @@ def passage_key(p: Passage) -> tuple[str, int]:
     return (p.media_id, p.index)
 
 
-def with_details(p: Passage, payload: dict[str, Any]) -> Passage:
-    """``p`` (read without ``DETAIL_FIELDS``) with them, from its point's ``payload``."""
+def with_details(passages: Sequence[Passage], payloads: Sequence[dict[str, Any]]) -> list[Passage]:
+    """``passages`` (read without ``DETAIL_FIELDS``) with them, from their points' ``payloads`` (each with
+    ``media_id`` and ``index``); a passage without a payload stays as it was."""
+    found = {(q["media_id"], int(q["index"])): q for q in payloads}
+    return [_detailed(p, found[k]) if (k := passage_key(p)) in found else p for p in passages]
+
+
+def _detailed(p: Passage, payload: dict[str, Any]) -> Passage:
     return replace(
         p,
         segment_vectors=_decode_vectors(payload.get("seg_vecs"), len(p.segment_starts)),
