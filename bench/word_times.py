@@ -102,6 +102,17 @@ def score_spoken(media: Any, transcript: Any) -> Scored:
     return Scored(errors, (), len(ref))  # no baseline: inside a segment no segment time says when a word is
 
 
+def score_spoken_ends(media: Any, transcript: Any, *, sentence_final: bool = False) -> Scored:
+    """Word-end errors of one spoken medium against Festival's word times; with ``sentence_final`` only the
+    last word of each reference sentence, whose end and the next start make the pause chapters read."""
+    ref = [w for s in media.sentences for w in s.words]
+    last = {id(s.words[-1]) for s in media.sentences if s.words}
+    hyp, _ = _hyp_words(transcript)
+    pairs = match_words([w.text for w in ref], [w.text for w in hyp])
+    errors = tuple(abs(hyp[j].end_s - ref[i].end_s) for i, j in pairs if not sentence_final or id(ref[i]) in last)
+    return Scored(errors, (), len(last) if sentence_final else len(ref))
+
+
 def _plain_words(transcript: Any) -> tuple[list[str], list[float | None]]:
     """The words of a transcript without word times, and for each the start of the segment it opens (None
     for words inside a segment)."""
@@ -384,10 +395,12 @@ def main() -> None:
         audio_s += audio.size / 16_000
         return audio, out[True], out[False]
 
-    spoken_scores, openings, quoted = [], [], []
+    spoken_scores, openings, quoted, ends, final_ends = [], [], [], [], []
     for m in spoken:
         _, timed, plain = transcribe(m.path)
         spoken_scores.append(score_spoken(m, timed))
+        ends.append(score_spoken_ends(m, timed))
+        final_ends.append(score_spoken_ends(m, timed, sentence_final=True))
         openings.append(score_openings([w for s in m.sentences for w in s.words], timed, plain))
         quoted.append(phrase_moments(m, timed))
     # the verse lines: the title fragment ("1") begins at the file's start, not where a word is said
@@ -431,6 +444,8 @@ def main() -> None:
     )
     print(_row("spoken: all words", total, target))
     print(_row("spoken: words that open a segment", _merge(openings)))
+    print(_row("spoken: word ends, all words", _merge(ends)))
+    print(_row("spoken: word ends, a sentence's last word (before a pause)", _merge(final_ends)))
     phrase_all = _merge(quoted)
     ok_phrase = bool(phrase_all.errors) and max(phrase_all.errors) <= TARGET_PHRASE_S
     share = sum(e <= TARGET_PHRASE_S for e in phrase_all.errors) / max(1, phrase_all.matched)
@@ -458,6 +473,8 @@ def main() -> None:
             "spoken": {m.path.stem: _summary(s) for m, s in zip(spoken, spoken_scores, strict=True)},
             "spoken_all": _summary(total),
             "spoken_openings": _summary(_merge(openings)),
+            "spoken_ends": _summary(_merge(ends)),
+            "spoken_sentence_final_ends": _summary(_merge(final_ends)),
             "phrase_moments": _summary(_merge(quoted)),
             "sonnet_lines": _summary(lines),
             "sonnet_lines_aeneas": _summary(aeneas),

@@ -17,7 +17,12 @@ own default), and says so once in the log: the times are coarser, never missing.
 Cross-attention places a word that follows a pause early, in the pause (by about 0.17 s on the spoken
 benchmark media): the warp has to leave the silence somewhere. Such a word's start is moved on to where
 the voice begins (:func:`voice_starts`), the first 10 ms frame inside the word's first 0.6 s that is at
-most 20 dB under the window's loud frames; in steady noise no frame is quiet, and nothing moves.
+most 20 dB under the window's loud frames; in steady noise no frame is quiet, and nothing moves. The warp
+also leaves words contiguous: inside a segment the pause between two sentences is split between the word
+before it and the word after it, so the transcript would say nobody paused. A word that opens on at least
+``VOICE_MIN_QUIET_S`` of quiet starts where its voice does, and one that closes on that much quiet ends
+where its voice stops (:func:`voice_ends`); shorter quiet runs are the closures of stop consonants, and
+stay inside their word. Chapters read the pauses between sentences from these times.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ __all__ = [
     "frame_levels",
     "median_filter",
     "split_words",
+    "voice_ends",
     "voice_starts",
     "word_times",
 ]
@@ -262,6 +268,9 @@ LEVEL_FRAME_S = 0.01
 VOICE_BELOW_LOUD_DB = 20.0
 VOICE_SEARCH_S = 0.6
 VOICE_LEAD_S = 0.02  # start this much before the first loud frame: soft first sounds come just before it
+VOICE_TAIL_S = 0.05  # end this much after the last loud frame: a word's last sounds fade out after it
+VOICE_MIN_QUIET_S = 0.15  # a quiet run this long at a word's edge is a pause, not a consonant's closure
+VOICE_END_SEARCH_S = 1.0  # how far past a word's end its voice may go on (the warp ends some 0.6 s early)
 
 
 def frame_levels(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -272,30 +281,80 @@ def frame_levels(audio: np.ndarray, rate: int) -> np.ndarray:
     return out
 
 
+def _threshold(levels: np.ndarray) -> float:
+    """The level under which a frame is quiet: ``VOICE_BELOW_LOUD_DB`` below the window's loud frames."""
+    return float(np.percentile(levels, 95)) - VOICE_BELOW_LOUD_DB
+
+
 def voice_starts(
     spans: Sequence[tuple[float, float, bool]], levels: np.ndarray, *, offset_s: float = 0.0
 ) -> list[float]:
     """The start of each word span ``(start, end, after_pause)`` (seconds from ``offset_s``, the start of
-    the audio that ``levels`` measures), those after a pause moved on to where the voice begins.
+    the audio that ``levels`` measures), moved on to where the voice begins: for a word after a pause
+    whenever its first frames are quiet, for any other word when at least ``VOICE_MIN_QUIET_S`` of them are
+    (a pause the warp gave to the word after it).
 
     A start moves only forward, only to a loud frame inside the word (and its first ``VOICE_SEARCH_S``),
     less ``VOICE_LEAD_S``, never before where it was.
     """
     if levels.size == 0:
         return [s for s, _, _ in spans]
-    threshold = float(np.percentile(levels, 95)) - VOICE_BELOW_LOUD_DB
+    threshold = _threshold(levels)
+    min_quiet = round(VOICE_MIN_QUIET_S / LEVEL_FRAME_S)
     out = []
     for start, end, after_pause in spans:
-        if not after_pause:
-            out.append(start)
-            continue
         lo = max(0, int((start - offset_s) / LEVEL_FRAME_S))
         hi = min(levels.size, int((min(end, start + VOICE_SEARCH_S) - offset_s) / LEVEL_FRAME_S))
         loud = np.flatnonzero(levels[lo:hi] >= threshold)
-        if loud.size == 0 or loud[0] == 0:
+        if loud.size == 0 or loud[0] == 0 or (not after_pause and loud[0] < min_quiet):
             out.append(start)
         else:
             out.append(max(start, offset_s + (lo + int(loud[0])) * LEVEL_FRAME_S - VOICE_LEAD_S))
+    return out
+
+
+def voice_ends(
+    spans: Sequence[tuple[float, float, float]], levels: np.ndarray, *, offset_s: float = 0.0
+) -> list[float]:
+    """The end of each word span ``(start, end, next_start)`` (``next_start``: where the next word starts,
+    or the window's end), moved to where the voice stops:
+
+    - back, when the word's last ``VOICE_MIN_QUIET_S`` or more are quiet (a pause the warp gave to the word
+      before it): to the last loud frame inside the word (in its last ``VOICE_SEARCH_S``);
+    - on, when the voice goes on after the word's end and stops before the next word starts (the warp
+      ends a word before a pause early): to where it stops, the start of a quiet run of at least
+      ``VOICE_MIN_QUIET_S`` within ``VOICE_END_SEARCH_S``; a voice that runs on into the next word, or no
+      quiet run that near, moves nothing;
+
+    plus ``VOICE_TAIL_S``, never before the word's start. In steady noise no frame is quiet, and nothing
+    moves."""
+    if levels.size == 0:
+        return [e for _, e, _ in spans]
+    loud_at = levels >= _threshold(levels)
+    min_quiet = round(VOICE_MIN_QUIET_S / LEVEL_FRAME_S)
+    out = []
+    for start, end, next_start in spans:
+        at = min(levels.size, round((end - offset_s) / LEVEL_FRAME_S))
+        lo = max(0, int((max(start, end - VOICE_SEARCH_S) - offset_s) / LEVEL_FRAME_S))
+        loud = np.flatnonzero(loud_at[lo:at])
+        quiet = (at - lo) - 1 - int(loud[-1]) if loud.size else 0
+        if loud.size and quiet >= min_quiet:  # back to where the voice stopped
+            voice_end = offset_s + (lo + int(loud[-1]) + 1) * LEVEL_FRAME_S + VOICE_TAIL_S
+            out.append(min(end, max(start, voice_end)))
+            continue
+        stop = min(levels.size, int((min(next_start, end + VOICE_END_SEARCH_S) - offset_s) / LEVEL_FRAME_S))
+        if at >= stop or not loud_at[at]:
+            out.append(end)
+            continue
+        run, k = 0, at  # on while the voice lasts: up to the first quiet run long enough to be a pause
+        while k < stop and run < min_quiet:
+            run = 0 if loud_at[k] else run + 1
+            k += 1
+        if run < min_quiet:  # no pause before the next word (or in reach): nothing to measure it by
+            out.append(end)
+            continue
+        voice_end = offset_s + (k - run) * LEVEL_FRAME_S + VOICE_TAIL_S
+        out.append(max(end, min(voice_end, next_start)))
     return out
 
 

@@ -8,7 +8,7 @@ import pytest
 from transformers import WhisperTokenizerFast
 from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter
 
-from ingest.alignment import dtw, frame_levels, median_filter, split_words, voice_starts, word_times
+from ingest.alignment import dtw, frame_levels, median_filter, split_words, voice_ends, voice_starts, word_times
 from ingest.models import OfflineModels
 from ingest.types import Segment, Word
 from ingest.windows import clean_segments
@@ -119,3 +119,33 @@ def test_a_word_after_a_pause_starts_where_the_voice_does() -> None:
     assert voice_starts([(11.0, 11.8, True)], levels, offset_s=10.0) == [pytest.approx(11.28, abs=0.011)]
     noise = frame_levels(np.random.default_rng(0).normal(0, 0.1, 3 * rate).astype(np.float32), rate)
     assert voice_starts(spans, noise) == [1.0, 1.8, 2.5]
+
+
+def _voiced(rate: int, seconds: float, spans: list[tuple[float, float]]) -> np.ndarray:
+    """A tone where ``spans`` say, a faint hum elsewhere: speech with pauses, as frame levels see it."""
+    t = np.arange(int(seconds * rate)) / rate
+    on = np.zeros_like(t, dtype=bool)
+    for a, b in spans:
+        on |= (t >= a) & (t < b)
+    return np.where(on, 0.3 * np.sin(2 * np.pi * 220 * t), 0.0005 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)
+
+
+def test_a_pause_between_two_contiguous_words_comes_back_to_the_transcript() -> None:
+    # The voice: a sentence until 1.2 s, the next from 2.0 s to 2.8 s, then 3.3-3.9 s with a stop
+    # consonant's closure at 3.5-3.58 s.
+    rate = 16_000
+    levels = frame_levels(_voiced(rate, 4.0, [(0.2, 1.2), (2.0, 2.8), (3.3, 3.5), (3.58, 3.9)]), rate)
+    # the warp split the first pause between the two words: "it." ends at 1.6, "Next" starts there
+    starts = voice_starts([(0.9, 1.6, False), (1.6, 2.4, False), (3.55, 3.8, False)], levels)
+    assert starts[0] == 0.9  # already in the voice
+    assert starts[1] == pytest.approx(2.0 - 0.02, abs=0.011)  # opened on 0.4 s of quiet: moved to the voice
+    assert starts[2] == 3.55  # the closure before it is too short to be a pause
+    ends = voice_ends([(0.9, 1.6, 1.6), (2.0, 2.4, 3.3), (3.3, 3.45, 3.55)], levels)
+    assert ends[0] == pytest.approx(1.2 + 0.05, abs=0.011)  # closed on 0.4 s of quiet: back to the voice's end
+    assert ends[1] == pytest.approx(2.8 + 0.05, abs=0.011)  # ended early, the voice went on: on to where it stops
+    assert ends[2] == 3.45  # the voice runs on into the next word: no pause to measure, nothing moves
+    # the words' times from another window's start; in steady noise nothing moves
+    assert voice_ends([(10.9, 11.6, 11.6)], levels, offset_s=10.0) == [pytest.approx(11.25, abs=0.011)]
+    noise = frame_levels(np.random.default_rng(0).normal(0, 0.1, 4 * rate).astype(np.float32), rate)
+    assert voice_ends([(0.9, 1.6, 1.6), (2.0, 2.4, 3.3)], noise) == [1.6, 2.4]
+    assert voice_starts([(1.6, 2.4, False)], noise) == [1.6]
