@@ -8,6 +8,7 @@ start); at most N moments per media item; the snippet carries character offsets 
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +33,7 @@ __all__ = [
     "highlight_offsets",
     "lexical_score",
     "merge_hits",
+    "names_the_story",
     "phrase_offsets",
     "place_in_chapter",
     "rerank",
@@ -415,6 +417,36 @@ def chapter_at(chapters: Sequence[Chapter], t: float) -> Chapter | None:
             break
         found = c
     return found
+
+
+# Words that ask about a subject as a whole ("what is X", "how does X work", "tell me about X", "X history"):
+# they say nothing about which part of the story is wanted.
+_ABOUT_WORDS = frozenset(
+    "what whats is are was a an the how does do did work works working explain tell me us about history "  # noqa: SIM905
+    "biography overview introduction intro basics define definition meaning mean means of on".split()
+)
+# A question for one fact of a story: who, when, where, which, why, whose, how many / much / long / ...
+_DETAIL_WORDS = frozenset("who whom whose when where which why".split())  # noqa: SIM905
+_HOW_DETAIL = frozenset("many much long fast old big large often far soon".split())  # noqa: SIM905
+
+
+def names_the_story(query: ParsedQuery, title: str) -> bool:
+    """Whether the query names a story's subject and asks nothing more: every word of it that is not a way
+    of asking about a subject as a whole ("what is", "how does ... work", "tell me about", "history of") is
+    said in the story's title (its first sentence, where a talk or a bulletin names what it is about), and it
+    asks none of the questions that want one fact (who, when, where, which, why, how many ...).
+
+    "udp", "what is a kernel", "history of unix", "how does tcp work" in a story titled "Transmission
+    Control Protocol TCP ..." name their story; "who invented lisp", "unix trademark" and "how fast could
+    ENIAC add" ask for a detail of theirs."""
+    asked = [tok for tok, _, _ in tokens_with_offsets(query.text)]
+    if not asked or any(t in _DETAIL_WORDS for t in asked):
+        return False
+    if any(a == "how" and b in _HOW_DETAIL for a, b in itertools.pairwise(asked)):
+        return False
+    subject = {stem(t) for t in asked if t not in _ABOUT_WORDS}
+    said = {stem(t) for t, _, _ in tokens_with_offsets(title)}
+    return bool(subject) and subject <= said
 
 
 def asks_for_story(peak: float, lead: float, *, margin: float) -> bool:

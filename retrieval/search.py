@@ -25,6 +25,7 @@ from retrieval.ranking import (
     distinct_moments,
     fuse,
     merge_hits,
+    names_the_story,
     place_in_chapter,
     rerank,
     score_segment,
@@ -228,7 +229,7 @@ class Searcher:
         kept = select_clusters(ranked, limit=limit, max_per_media=self.options.max_moments_per_media)
         peaks = {id(c): max(sims, default=0.0) for c, sims in zip(clusters, similarities, strict=True)}
         moments = self._in_chapters(
-            [build_moment(r, query) for r in kept], [peaks[id(r.cluster)] for r in kept], dense, query.phrases
+            [build_moment(r, query) for r in kept], [peaks[id(r.cluster)] for r in kept], dense, query
         )
         return self._with_speaker_names(distinct_moments(moments))
 
@@ -287,10 +288,12 @@ class Searcher:
         return [replace(m, speaker_name=names.get((m.media_id, m.speaker))) if m.speaker else m for m in moments]
 
     def _in_chapters(
-        self, moments: list[Moment], peaks: list[float], dense: np.ndarray | None, phrases: Sequence[str]
+        self, moments: list[Moment], peaks: list[float], dense: np.ndarray | None, query: ParsedQuery
     ) -> list[Moment]:
         """Each moment with its chapter; opening at the chapter's start when the query asks about the story
-        as a whole (never for a quoted phrase, which asks for its exact place, nor without a query vector).
+        as a whole (never for a quoted phrase, which asks for its exact place): when it names the story's
+        subject and asks nothing more (ranking.names_the_story), or when the story's opening answers it about
+        as well as its best sentence does (ranking.asks_for_story; not without a query vector).
 
         Whether a query asks about a story is decided once, on the best moment that has a chapter: a
         question does not change its kind from one result to the next. The moments after it open at their
@@ -303,8 +306,12 @@ class Searcher:
         for moment, peak in zip(moments, peaks, strict=True):
             chapter = chapter_at(known.get(moment.media_id, []), moment.start)
             story = False
-            if chapter is not None and chapter.lead is not None and dense is not None and not phrases:
-                story = asks_for_story(peak, float(chapter.lead @ dense), margin=self.options.story_margin)
+            if chapter is not None and not query.phrases:
+                story = names_the_story(query, chapter.title) or (
+                    chapter.lead is not None
+                    and dense is not None
+                    and asks_for_story(peak, float(chapter.lead @ dense), margin=self.options.story_margin)
+                )
                 if about_story is None:
                     about_story = story
                 story = story and about_story

@@ -18,6 +18,7 @@ from retrieval.ranking import (
     highlight_offsets,
     lexical_score,
     merge_hits,
+    names_the_story,
     place_in_chapter,
     rerank,
     score_segment,
@@ -288,6 +289,27 @@ def test_a_moment_names_its_chapter_and_opens_at_the_story_start_only_for_a_stor
 def test_a_story_question_is_one_the_story_opening_answers_about_as_well_as_the_best_sentence() -> None:
     assert asks_for_story(0.62, 0.60, margin=0.05)  # "what is a heisenbug": the headword answers it
     assert not asks_for_story(0.62, 0.40, margin=0.05)  # "who invented ethernet": one sentence stands out
+
+
+def test_a_query_that_names_the_story_and_asks_nothing_more_is_a_story_question() -> None:
+    tcp = "Transmission Control Protocol TCP, the most common transport…"
+    unix = "Unix"
+    # the subject, with nothing but ways of asking about a subject as a whole around it
+    for q in ("tcp", "how does TCP work", "what is the transmission control protocol", "explain TCP"):
+        assert names_the_story(parse_query(q), tcp), q
+    for q in ("history of unix", "tell me about Unix", "UNIX overview", "unix"):
+        assert names_the_story(parse_query(q), unix), q
+    # a word the title does not say is a detail of the story (or another story)
+    assert not names_the_story(parse_query("unix trademark"), unix)
+    assert not names_the_story(parse_query("tcp flow control"), tcp)
+    # a question for one fact of it, even in the title's own words
+    for q in ("who made unix", "when was unix written", "why unix", "which unix", "how many unix systems"):
+        assert not names_the_story(parse_query(q), unix), q
+    # nothing but asking words, or an empty title, names nothing
+    assert not names_the_story(parse_query("what is it about"), unix)
+    assert not names_the_story(parse_query("unix"), "")
+    # plural and possessive forms are the same subject
+    assert names_the_story(parse_query("heisenbugs"), "Heisenbug.")
 
 
 def test_names_whisper_wrote_as_heard_share_a_phonetic_key() -> None:
