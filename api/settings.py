@@ -125,7 +125,8 @@ class Settings(BaseSettings):
         ge=-1,
         le=1,
         description="A moment opens at its story's start when the story's first sentence is at most this much "
-        "less similar to the query than the best sentence; -1 never does.",
+        "less similar to the query than the best sentence, or when the query names the story's subject and asks "
+        "nothing more; a negative margin: never, always at the sentence.",
     )
     host: str = Field(default="127.0.0.1", description="Address `moments serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `moments serve` listens on.")

@@ -65,7 +65,8 @@ class SearchOptions:
     segment_weight: float = 0.5  # weight of the best segment's score against the fused passage rank
     rerank_clusters: int = 20  # moments scored at segment level before the final cut
     # A moment opens at its story's start when the story's first sentence is at most this far below its
-    # best sentence in similarity with the query (ranking.asks_for_story); bench/quality measured it.
+    # best sentence in similarity with the query (ranking.asks_for_story), or when the query names the story
+    # (ranking.names_the_story); bench/quality measured it. Negative: always at the sentence.
     story_margin: float = 0.05
     sounds: bool = True  # look for query words the library never says by how they sound (retrieval.sounds)
     # How hybrid search fuses its dense and sparse lists: "index" (Qdrant's own RRF, k=2, equal weights),
@@ -306,7 +307,7 @@ class Searcher:
         for moment, peak in zip(moments, peaks, strict=True):
             chapter = chapter_at(known.get(moment.media_id, []), moment.start)
             story = False
-            if chapter is not None and not query.phrases:
+            if chapter is not None and not query.phrases and self.options.story_margin >= 0:
                 story = names_the_story(query, chapter.title) or (
                     chapter.lead is not None
                     and dense is not None
