@@ -446,7 +446,7 @@ class WhisperTranscriber:
                 spans.append((w.start_s, w.end_s, k == 0 or w.start_s > words[k - 1].end_s + 1e-3))
         levels = frame_levels(self._slice(audio, window), SAMPLE_RATE_HZ)
         new_starts = voice_starts(spans, levels, offset_s=window.start_s)
-        nexts = [*new_starts[1:], window.end_s]
+        nexts = [*new_starts[1:], window.end_s][: len(new_starts)]  # no words: no spans
         new_ends = voice_ends(
             [(s, e, n) for s, (_, e, _), n in zip(new_starts, spans, nexts, strict=True)],
             levels,
