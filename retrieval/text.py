@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
 __all__ = ["STOPWORDS", "ends_sentence", "normalize", "sentences", "stem", "terms", "tokens_with_offsets"]
 
@@ -144,8 +145,10 @@ def normalize(text: str) -> str:
     return " ".join(_WORD.findall(text))
 
 
+@lru_cache(maxsize=1 << 17)
 def stem(word: str) -> str:
-    """A conservative English suffix stripper (enough for plural and tense variants)."""
+    """A conservative English suffix stripper (enough for plural and tense variants). Cached: a search
+    stems every word of the moments it highlights, and a library's vocabulary is small."""
     w = word.lower().replace("’", "'")
     if w.endswith("'s"):
         w = w[:-2]
