@@ -93,11 +93,16 @@ def _hyp_words(transcript: Any) -> tuple[list[Any], list[float]]:
     return words, seg_starts
 
 
-def score_spoken(media: Any, transcript: Any) -> Scored:
-    """Word-start errors of one spoken medium against Festival's word times."""
+def _spoken_pairs(media: Any, transcript: Any) -> tuple[list[Any], list[Any], list[tuple[int, int]]]:
+    """The reference words of one spoken medium, the transcript's words, and the pairs that match."""
     ref = [w for s in media.sentences for w in s.words]
     hyp, _ = _hyp_words(transcript)
-    pairs = match_words([w.text for w in ref], [w.text for w in hyp])
+    return ref, hyp, match_words([w.text for w in ref], [w.text for w in hyp])
+
+
+def score_spoken(media: Any, transcript: Any) -> Scored:
+    """Word-start errors of one spoken medium against Festival's word times."""
+    ref, hyp, pairs = _spoken_pairs(media, transcript)
     errors = tuple(abs(hyp[j].start_s - ref[i].start_s) for i, j in pairs)
     return Scored(errors, (), len(ref))  # no baseline: inside a segment no segment time says when a word is
 
@@ -105,10 +110,8 @@ def score_spoken(media: Any, transcript: Any) -> Scored:
 def score_spoken_ends(media: Any, transcript: Any, *, sentence_final: bool = False) -> Scored:
     """Word-end errors of one spoken medium against Festival's word times; with ``sentence_final`` only the
     last word of each reference sentence, whose end and the next start make the pause chapters read."""
-    ref = [w for s in media.sentences for w in s.words]
+    ref, hyp, pairs = _spoken_pairs(media, transcript)
     last = {id(s.words[-1]) for s in media.sentences if s.words}
-    hyp, _ = _hyp_words(transcript)
-    pairs = match_words([w.text for w in ref], [w.text for w in hyp])
     errors = tuple(abs(hyp[j].end_s - ref[i].end_s) for i, j in pairs if not sentence_final or id(ref[i]) in last)
     return Scored(errors, (), len(last) if sentence_final else len(ref))
 

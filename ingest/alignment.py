@@ -44,6 +44,7 @@ __all__ = [
     "dtw",
     "frame_levels",
     "median_filter",
+    "snap_to_voice",
     "split_words",
     "voice_ends",
     "voice_starts",
@@ -356,6 +357,22 @@ def voice_ends(
         voice_end = offset_s + (k - run) * LEVEL_FRAME_S + VOICE_TAIL_S
         out.append(max(end, min(voice_end, next_start)))
     return out
+
+
+def snap_to_voice(
+    spans: Sequence[tuple[float, float, bool]], levels: np.ndarray, *, offset_s: float, end_s: float
+) -> list[tuple[float, float]]:
+    """Each word span ``(start, end, after_pause)`` of one window, in order, moved to the voice at pauses:
+    its start by :func:`voice_starts`, then its end by :func:`voice_ends`, bounded by where the next word
+    now starts (the last word by ``end_s``, the window's end)."""
+    if not spans:
+        return []
+    starts = voice_starts(spans, levels, offset_s=offset_s)
+    nexts = [*starts[1:], end_s]
+    ends = voice_ends(
+        [(s, e, n) for s, (_, e, _), n in zip(starts, spans, nexts, strict=True)], levels, offset_s=offset_s
+    )
+    return list(zip(starts, ends, strict=True))
 
 
 # ---------------------------------------------------------------------------------------------- model

@@ -438,25 +438,12 @@ class WhisperTranscriber:
         (:func:`ingest.alignment.voice_starts`, :func:`ingest.alignment.voice_ends`): a segment's first word,
         or one that starts after the last ended, whenever it opens on quiet; any word that opens or closes
         on a quiet run long enough to be a pause."""
-        from ingest.alignment import frame_levels, voice_ends, voice_starts
+        from ingest.alignment import frame_levels, snap_to_voice
 
         spans: list[tuple[float, float, bool]] = []
         for words in segments:
             for k, w in enumerate(words):
                 spans.append((w.start_s, w.end_s, k == 0 or w.start_s > words[k - 1].end_s + 1e-3))
         levels = frame_levels(self._slice(audio, window), SAMPLE_RATE_HZ)
-        new_starts = voice_starts(spans, levels, offset_s=window.start_s)
-        nexts = [*new_starts[1:], window.end_s][: len(new_starts)]  # no words: no spans
-        new_ends = voice_ends(
-            [(s, e, n) for s, (_, e, _), n in zip(new_starts, spans, nexts, strict=True)],
-            levels,
-            offset_s=window.start_s,
-        )
-        out: list[tuple[Word, ...]] = []
-        k = 0
-        for words in segments:
-            out.append(
-                tuple(Word(new_starts[k + i], new_ends[k + i], w.text, w.probability) for i, w in enumerate(words))
-            )
-            k += len(words)
-        return out
+        times = iter(snap_to_voice(spans, levels, offset_s=window.start_s, end_s=window.end_s))
+        return [tuple(Word(*next(times), w.text, w.probability) for w in words) for words in segments]

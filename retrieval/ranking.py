@@ -425,6 +425,7 @@ _ABOUT_WORDS = frozenset(
     "what whats is are was a an the how does do did work works working explain tell me us about history "  # noqa: SIM905
     "biography overview introduction intro basics define definition meaning mean means of on".split()
 )
+_ABOUT_STEMS = frozenset(stem(w) for w in _ABOUT_WORDS)
 # A question for one fact of a story: who, when, where, which, why, whose, how many / much / long / ...
 _DETAIL_WORDS = frozenset("who whom whose when where which why".split())  # noqa: SIM905
 _HOW_DETAIL = frozenset("many much long fast old big large often far soon".split())  # noqa: SIM905
@@ -444,9 +445,8 @@ def names_the_story(query: ParsedQuery, title: str) -> bool:
         return False
     if any(a == "how" and b in _HOW_DETAIL for a, b in itertools.pairwise(asked)):
         return False
-    subject = {stem(t) for t in asked if t not in _ABOUT_WORDS}
-    said = {stem(t) for t, _, _ in tokens_with_offsets(title)}
-    return bool(subject) and subject <= said
+    subject = set(query.terms) - _ABOUT_STEMS  # the query's stemmed content words
+    return bool(subject) and subject <= stems_of(title)
 
 
 def asks_for_story(peak: float, lead: float, *, margin: float) -> bool:

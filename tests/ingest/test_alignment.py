@@ -8,7 +8,16 @@ import pytest
 from transformers import WhisperTokenizerFast
 from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter
 
-from ingest.alignment import dtw, frame_levels, median_filter, split_words, voice_ends, voice_starts, word_times
+from ingest.alignment import (
+    dtw,
+    frame_levels,
+    median_filter,
+    snap_to_voice,
+    split_words,
+    voice_ends,
+    voice_starts,
+    word_times,
+)
 from ingest.models import OfflineModels
 from ingest.types import Segment, Word
 from ingest.windows import clean_segments
@@ -149,3 +158,7 @@ def test_a_pause_between_two_contiguous_words_comes_back_to_the_transcript() -> 
     noise = frame_levels(np.random.default_rng(0).normal(0, 0.1, 4 * rate).astype(np.float32), rate)
     assert voice_ends([(0.9, 1.6, 1.6), (2.0, 2.4, 3.3)], noise) == [1.6, 2.4]
     assert voice_starts([(1.6, 2.4, False)], noise) == [1.6]
+    # both at once, as the transcriber does: each end bounded by where the next word now starts
+    spans = [(0.9, 1.6, False), (1.6, 2.4, False)]
+    assert snap_to_voice(spans, levels, offset_s=0.0, end_s=4.0) == [(0.9, ends[0]), (starts[1], ends[1])]
+    assert snap_to_voice([], levels, offset_s=0.0, end_s=4.0) == []  # a window Whisper heard nothing in
