@@ -9,6 +9,7 @@ word error rate on the real recorded clips.
 
     python -m bench.asr_speed                   # 1 and 2 threads, every engine
     python -m bench.asr_speed --threads 2 --engines ours,fw-int8 --json asr.json
+    python -m bench.asr_speed --threads 2 --rounds 3 --engines ours,ours-int8-decoder,fw-int8-batched   # alternated
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -75,11 +77,12 @@ def _worker(engine: str, threads: int, files: list[str]) -> None:
         folder = prepare_offline(CACHE / "models", ["whisper-base"]).whisper["whisper-base"]
         # "ours" is the product's defaults (bf16 where the CPU has it, 4 windows a batch, int8 vocabulary
         # projection); "ours-fp32" the same engine in float32, one window at a time, no int8.
-        variant: dict[str, Any] = {
+        variants: dict[str, dict[str, Any]] = {
             "ours-fp32": {"dtype": "float32", "batch_size": 1, "int8_vocab": False},
             "ours-no-words": {"word_timestamps": False},
             "ours-int8-decoder": {"int8_decoder": "true"},
-        }.get(engine, {})
+        }
+        variant = variants.get(engine, {})
         engine_obj = WhisperTranscriber(TranscribeOptions(model=str(folder), cpu_threads=threads, **variant))
         engine_obj.load()
         engine_obj.transcribe(np.zeros(16_000, dtype=np.float32))  # warm-up
@@ -146,6 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"any of {', '.join(ENGINES)}")
+    parser.add_argument("--rounds", type=int, default=1, help="run the engines this many times, alternated")
     parser.add_argument("--json", type=Path, help="write the figures here (the report reads them)")
     parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--files", nargs="*", help=argparse.SUPPRESS)
@@ -162,35 +166,55 @@ def main() -> None:
     runs: list[dict[str, Any]] = []
     audio_s = 0.0
     for threads in (int(t) for t in args.threads.split(",")):
-        results = [_run(engine, threads, files) for engine in engines]
-        peer = next((r for name in PEERS for r in results if r["engine"] == name), results[0])
-        peer_speed = peer["audio_s"] / peer["wall_s"]
-        for r in results:
-            speed = r["audio_s"] / r["wall_s"]
+        # Rounds alternate the engines (the order reversed every other round), and each ratio is taken
+        # against the peer of its own round: this VM's speed drifts more from minute to minute than the
+        # gaps between our variants, and a ratio inside one round holds where absolute figures do not.
+        rounds = []
+        for number in range(args.rounds):
+            order = engines if number % 2 == 0 else engines[::-1]
+            by_engine = {engine: _run(engine, threads, files) for engine in order}
+            rounds.append([by_engine[engine] for engine in engines])
+        for column, engine in enumerate(engines):
+            results = [round_[column] for round_ in rounds]
+            r = results[0]
+            speeds = [x["audio_s"] / x["wall_s"] for x in results]
+            ratios = []
+            for round_ in rounds:
+                peer = next((x for name in PEERS for x in round_ if x["engine"] == name), round_[0])
+                mine = round_[column]
+                ratios.append((mine["audio_s"] / mine["wall_s"]) / (peer["audio_s"] / peer["wall_s"]))
             wers = [word_error_rate(refs[f], t) for f, t in zip(files, r["texts"], strict=True) if f in refs]
             spoken_wers = [word_error_rate(spoken[f], t) for f, t in zip(files, r["texts"], strict=True) if f in spoken]
             runs.append(
                 {
-                    "engine": r["engine"],
+                    "engine": engine,
                     "threads": threads,
-                    "speed": speed,
-                    "vs_peer": speed / peer_speed,
-                    "peak_rss_mb": r["peak_rss_mb"],
+                    "speed": statistics.median(speeds),
+                    "speeds": speeds,
+                    "vs_peer": statistics.median(ratios),
+                    "ratios": ratios,
+                    "peak_rss_mb": max(x["peak_rss_mb"] for x in results),
                     "wer": sum(wers) / len(wers),
                     "wer_spoken": sum(spoken_wers) / len(spoken_wers),
                 }
             )
             audio_s = r["audio_s"]
+    peer_name = next((name for name in PEERS if name in engines), engines[0])
     print(
         f"# ASR speed, Whisper base, {audio_s:.0f} s of audio ({len(files)} files), "
         f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
     )
     print(f"# cpu: {cpu_facts()}")
-    print(f"| engine | threads | audio s / wall s | vs {peer['engine']} | peak RSS MB | WER real clips | WER spoken |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"# {args.rounds} round(s); speed and ratio: the median over rounds, each ratio within its own round")
+    print(
+        f"| engine | threads | audio s / wall s | vs {peer_name} | ratio per round | peak RSS MB | WER real clips "
+        "| WER spoken |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for run in runs:
+        per_round = ", ".join(f"{x:.2f}" for x in run["ratios"])
         print(
-            f"| {run['engine']} | {run['threads']} | {run['speed']:.2f} | {run['vs_peer']:.2f}x | "
+            f"| {run['engine']} | {run['threads']} | {run['speed']:.2f} | {run['vs_peer']:.2f}x | {per_round} | "
             f"{run['peak_rss_mb']:.0f} | {run['wer']:.1%} | {run['wer_spoken']:.1%} |"
         )
     if args.json:
