@@ -44,7 +44,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _sentences(limit: int) -> list[str]:
     found: list[str] = []
-    for mod in sorted(m.name for m in pkgutil.iter_modules() if not m.name.startswith("_")):
+    # The standard library's own modules only: importing whatever sits on sys.path would run any script in
+    # the folder the benchmark is started from (and the installed packages' import-time side effects).
+    names = {m.name for m in pkgutil.iter_modules() if not m.name.startswith("_")}
+    for mod in sorted(names & sys.stdlib_module_names):
         if len(found) >= limit:
             break
         try:
