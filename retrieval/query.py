@@ -22,9 +22,15 @@ class ParsedQuery:
     # passage word with one of those keys counts as the term (retrieval.sounds); set by the searcher
     sounds: tuple[tuple[str, tuple[str, ...]], ...] = ()
     words: tuple[str, ...] = ()  # the content words as typed (lower case), outside quoted phrases
+    # the same terms with the Metaphone keys one edit away from the word typed (retrieval.sounds.near_keys):
+    # a passage word with one of those counts for a little less again
+    near: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def sound_keys(self) -> frozenset[str]:
         return frozenset(k for _, keys in self.sounds for k in keys)
+
+    def near_keys(self) -> frozenset[str]:
+        return frozenset(k for _, keys in self.near for k in keys)
 
 
 def parse_query(raw: str) -> ParsedQuery:

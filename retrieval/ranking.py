@@ -210,6 +210,7 @@ def _sounds(text: str) -> frozenset[str]:
 
 
 SOUND_CREDIT = 0.8  # a word that only sounds like the term typed counts for a little less than the term
+NEAR_CREDIT = 0.6  # a word that sounds nearly like a long name typed (one Metaphone edit away)
 
 
 def lexical_score(text: str, query: ParsedQuery) -> float:
@@ -221,7 +222,11 @@ def lexical_score(text: str, query: ParsedQuery) -> float:
     found: float = sum(1 for t in query.terms if t in stems)
     if query.sounds:
         heard = _sounds(text)
-        found += sum(SOUND_CREDIT for t, keys in query.sounds if t not in stems and heard.intersection(keys))
+        exact = {t for t, keys in query.sounds if t not in stems and heard.intersection(keys)}
+        found += SOUND_CREDIT * len(exact)
+        found += sum(
+            NEAR_CREDIT for t, keys in query.near if t not in stems and t not in exact and heard.intersection(keys)
+        )
     if query.phrases:
         haystack = f" {normalize(text)} "
         found += sum(2 for p in query.phrases if f" {p} " in haystack)
@@ -246,7 +251,7 @@ def highlight_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
 def sound_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
     """Character spans in ``text`` of words that match a query word only by how they sound (``query.sounds``:
     a name the library never says as typed), in order."""
-    keys = query.sound_keys()
+    keys = query.sound_keys() | query.near_keys()
     if not keys:
         return []
     wanted = set(query.terms)

@@ -31,8 +31,8 @@ from retrieval.ranking import (
     score_segment,
     select_clusters,
 )
-from retrieval.sounds import sound_keys
-from retrieval.sparse import SparseVector, query_vector, sounds_vector, with_sounds
+from retrieval.sounds import near_keys, sound_keys
+from retrieval.sparse import NEAR_WEIGHT, SparseVector, query_vector, sounds_vector, with_sounds
 from retrieval.text import normalize, stem
 from retrieval.types import Chapter, Hit, Moment, SearchFilters, SearchMode, speaker_key
 
@@ -201,6 +201,8 @@ class Searcher:
         sparse = query_vector(query.text)
         if query.sounds:  # words no passage says: look for the words that sound like them as well
             sparse = with_sounds(sparse, sounds_vector(query.sound_keys()))
+        if query.near:  # and, for long names, for words that sound nearly like them
+            sparse = with_sounds(sparse, sounds_vector(query.near_keys() - query.sound_keys()), NEAR_WEIGHT)
         fetch = self.options.phrase_candidates if query.phrases else self.options.candidates
         # A quoted phrase reads 400 candidates to keep the few that say it: those are read without their
         # segment vectors and word times, which are then read for the ones kept (bench/search_latency: the
@@ -280,7 +282,15 @@ class Searcher:
             return query
         found = self.index.says([vector for _, vector in asked.values()], filters)
         unheard = tuple((term, keys) for (term, (keys, _)), f in zip(asked.items(), found, strict=True) if not f)
-        return replace(query, sounds=unheard) if unheard else query
+        if not unheard:
+            return query
+        missing = {term for term, _ in unheard}
+        near = tuple(
+            (stem(word), keys)
+            for word in dict.fromkeys(query.words)
+            if stem(word) in missing and (keys := near_keys(word))
+        )
+        return replace(query, sounds=unheard, near=tuple(dict(near).items()))
 
     def _with_speaker_names(self, moments: list[Moment]) -> list[Moment]:
         if self.speakers is None or not any(m.speaker for m in moments):

@@ -15,9 +15,19 @@ from dataclasses import dataclass
 from retrieval.sounds import sound_tokens
 from retrieval.text import terms
 
-__all__ = ["SOUND_WEIGHT", "SparseVector", "document_vector", "query_vector", "sounds_vector", "term_id", "with_sounds"]
+__all__ = [
+    "NEAR_WEIGHT",
+    "SOUND_WEIGHT",
+    "SparseVector",
+    "document_vector",
+    "query_vector",
+    "sounds_vector",
+    "term_id",
+    "with_sounds",
+]
 
 SOUND_WEIGHT = 0.5  # each of a word's two phonetic keys, against 1.0 for a word said as typed
+NEAR_WEIGHT = 0.25  # a Metaphone key one edit away from a long name's (retrieval.sounds.near_keys)
 
 K1 = 1.2
 B = 0.75

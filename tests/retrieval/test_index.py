@@ -324,6 +324,7 @@ def test_a_name_whisper_misheard_is_found_by_how_it_sounds(
         "Kobawl is a language for business records.",
         "It was designed by a committee in nineteen sixty.",
         "Mochley built the first machine together with Eckert.",
+        "Before Barnes Tristrup settled the question by designing another language.",
     ]
     p = make_passage("history", "audio", said)
     index.upsert([p], embedder.embed_documents([p.text]), [document_vector(p.text)], embedder.model_id)
@@ -335,6 +336,10 @@ def test_a_name_whisper_misheard_is_found_by_how_it_sounds(
         top = searcher.search("who built the machine with mauchly", mode=mode).moments[0]  # type: ignore[arg-type]
         assert (top.media_id, top.start) == ("history", 116.0)
         assert "Mochley" in [top.text[s:e] for s, e in top.highlights]
+        # One Metaphone edit away (STRSTRP, TRSTRP): a long name bent a little further still finds its place.
+        top = searcher.search("Stroustrup", mode=mode).moments[0]  # type: ignore[arg-type]
+        assert (top.media_id, top.start) == ("history", 124.0)
+        assert "Tristrup" in [top.text[s:e] for s, e in top.highlights]
     assert searcher.search('"cobol"').moments == []
     assert searcher.search("cobol", mode="semantic").moments[0].highlights == []  # meaning only: no sounds
 

@@ -326,6 +326,26 @@ def test_names_whisper_wrote_as_heard_share_a_phonetic_key() -> None:
     assert sound_keys("the") == () and sound_keys("Z3") == () and sound_keys("it's") == ()
 
 
+def test_a_long_name_also_matches_one_metaphone_edit_away_and_a_short_one_does_not() -> None:
+    from dataclasses import replace
+
+    from retrieval.ranking import NEAR_CREDIT
+    from retrieval.sounds import near_keys, sound_keys, sounds_alike
+
+    near = near_keys("Stroustrup")  # STRSTRP
+    assert sounds_alike("Tristrup", near) and not sounds_alike("Tristrup", sound_keys("Stroustrup"))
+    assert sounds_alike("Strostrup", near) is False  # the same key (STRSTRP): exact, not near
+    assert sounds_alike("Strostrup", sound_keys("Stroustrup"))
+    assert not sounds_alike("structure", near)
+    assert near_keys("Ritchie") == () and near_keys("Perlis") == ()  # RX, PRLS: too short to bend
+    assert near_keys("the") == ()
+    q = parse_query("stroustrup language")
+    bent = replace(q, sounds=(("stroustrup", sound_keys("stroustrup")),), near=(("stroustrup", near),))
+    text = "Barnes Tristrup designed the language"
+    assert lexical_score(text, bent) == pytest.approx((1 + NEAR_CREDIT) / 2)
+    assert [text[s:e] for s, e in highlight_offsets(text, bent)] == ["Tristrup", "language"]
+
+
 def test_phonetic_keys_live_beside_the_words_without_touching_word_queries() -> None:
     from retrieval.sounds import sound_keys, sound_tokens
     from retrieval.sparse import SOUND_WEIGHT, sounds_vector, term_id, with_sounds
