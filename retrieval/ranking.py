@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from retrieval.query import ParsedQuery, contains_phrases
-from retrieval.sounds import sound_tokens, sounds_alike
+from retrieval.sounds import sound_spans, sound_tokens
 from retrieval.text import ends_sentence, normalize, sentences, stem, tokens_with_offsets
 from retrieval.types import Chapter, ChapterRef, Hit, Moment, SegmentText
 
@@ -249,13 +249,15 @@ def highlight_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
 
 
 def sound_offsets(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
-    """Character spans in ``text`` of words that match a query word only by how they sound (``query.sounds``:
-    a name the library never says as typed), in order."""
+    """Character spans in ``text`` of words (or runs of words, written apart) that match a query word only by
+    how they sound (``query.sounds``, ``query.near``: a name the library never says as typed), in order."""
     keys = query.sound_keys() | query.near_keys()
     if not keys:
         return []
     wanted = set(query.terms)
-    return [(s, e) for tok, s, e in tokens_with_offsets(text) if stem(tok) not in wanted and sounds_alike(tok, keys)]
+    said = [(s, e) for tok, s, e in tokens_with_offsets(text) if stem(tok) in wanted]
+    spans = {(s, e) for key, s, e in sound_spans(text) if key in keys and not any(s <= a and b <= e for a, b in said)}
+    return sorted(spans)
 
 
 def _speaker_label(segment: SegmentT) -> str | None:

@@ -31,7 +31,7 @@ from retrieval.ranking import (
     score_segment,
     select_clusters,
 )
-from retrieval.sounds import near_keys, sound_keys
+from retrieval.sounds import near_keys, query_sound_keys
 from retrieval.sparse import NEAR_WEIGHT, SparseVector, query_vector, sounds_vector, with_sounds
 from retrieval.text import normalize, stem
 from retrieval.types import Chapter, Hit, Moment, SearchFilters, SearchMode, speaker_key
@@ -275,7 +275,7 @@ class Searcher:
         itself, so the search is made once, with the sounds in it."""
         asked: dict[str, tuple[tuple[str, ...], SparseVector]] = {}
         for word in query.words:
-            term, keys, vector = stem(word), sound_keys(word), query_vector(word)
+            term, keys, vector = stem(word), query_sound_keys(word), query_vector(word)
             if term not in asked and keys and vector:
                 asked[term] = (keys, vector)
         if not asked:

@@ -325,6 +325,7 @@ def test_a_name_whisper_misheard_is_found_by_how_it_sounds(
         "It was designed by a committee in nineteen sixty.",
         "Mochley built the first machine together with Eckert.",
         "Before Barnes Tristrup settled the question by designing another language.",
+        "A letter to the editor in the July issue of day to mention made the term popular.",
     ]
     p = make_passage("history", "audio", said)
     index.upsert([p], embedder.embed_documents([p.text]), [document_vector(p.text)], embedder.model_id)
@@ -340,6 +341,10 @@ def test_a_name_whisper_misheard_is_found_by_how_it_sounds(
         top = searcher.search("Stroustrup", mode=mode).moments[0]  # type: ignore[arg-type]
         assert (top.media_id, top.start) == ("history", 124.0)
         assert "Tristrup" in [top.text[s:e] for s, e in top.highlights]
+        # Written apart ("day to mention": TTMNXN, one edit from Datamation's TTMXN), heard together.
+        top = searcher.search("Datamation", mode=mode).moments[0]  # type: ignore[arg-type]
+        assert (top.media_id, top.start) == ("history", 132.0)
+        assert [top.text[s:e] for s, e in top.highlights] == ["day to mention"]
     assert searcher.search('"cobol"').moments == []
     assert searcher.search("cobol", mode="semantic").moments[0].highlights == []  # meaning only: no sounds
 

@@ -346,6 +346,28 @@ def test_a_long_name_also_matches_one_metaphone_edit_away_and_a_short_one_does_n
     assert [text[s:e] for s, e in highlight_offsets(text, bent)] == ["Tristrup", "language"]
 
 
+def test_a_name_whisper_wrote_as_several_words_is_heard_in_them_together() -> None:
+    from dataclasses import replace
+
+    from retrieval.sounds import near_keys, query_sound_keys, sound_tokens
+
+    text = "A program that used it would have a fence-supposed error, the day to mention said."
+    for typed in ("fencepost", "Datamation"):  # FNSPST against FNSSPST, TTMXN against TTMNXN: one edit
+        near = near_keys(typed)
+        assert set(sound_tokens(text)) & set(near), typed
+        q = parse_query(typed)
+        term = q.terms[0]
+        bent = replace(q, sounds=((term, query_sound_keys(typed)),), near=((term, near),))
+        assert lexical_score(text, bent) > 0
+    q = parse_query("fencepost")
+    bent = replace(
+        q, sounds=(("fencepost", query_sound_keys("fencepost")),), near=(("fencepost", near_keys("fencepost")),)
+    )
+    assert [text[s:e] for s, e in highlight_offsets(text, bent)] == ["fence-supposed"]
+    # Words apart across a comma or a full stop are not one word heard apart.
+    assert not {k for k in sound_tokens("the fence, supposed") if k.startswith("\x01j:")} & set(near_keys("fencepost"))
+
+
 def test_phonetic_keys_live_beside_the_words_without_touching_word_queries() -> None:
     from retrieval.sounds import sound_keys, sound_tokens
     from retrieval.sparse import SOUND_WEIGHT, sounds_vector, term_id, with_sounds
