@@ -31,7 +31,7 @@ from retrieval.ranking import (
     score_segment,
     select_clusters,
 )
-from retrieval.sounds import near_keys, query_sound_keys
+from retrieval.sounds import near_keys, query_sound_keys, sound_keys
 from retrieval.sparse import NEAR_WEIGHT, SparseVector, query_vector, sounds_vector, with_sounds
 from retrieval.text import normalize, stem
 from retrieval.types import Chapter, Hit, Moment, SearchFilters, SearchMode, speaker_key
@@ -69,6 +69,8 @@ class SearchOptions:
     # (ranking.names_the_story); bench/quality measured it. Negative: always at the sentence.
     story_margin: float = 0.05
     sounds: bool = True  # look for query words the library never says by how they sound (retrieval.sounds)
+    # and, for long ones, by the keys one edit away and the joined keys of words written apart
+    near_sounds: bool = True
     # How hybrid search fuses its dense and sparse lists: "index" (Qdrant's own RRF, k=2, equal weights),
     # or here, "rrf" or "convex" (ranking.fuse) with ``dense_weight`` and ``rrf_k``.
     fusion: str = "index"
@@ -274,8 +276,9 @@ class Searcher:
         library says each word is one batched keyword lookup (limit 1, no payload), before the search
         itself, so the search is made once, with the sounds in it."""
         asked: dict[str, tuple[tuple[str, ...], SparseVector]] = {}
+        keys_of = query_sound_keys if self.options.near_sounds else sound_keys
         for word in query.words:
-            term, keys, vector = stem(word), query_sound_keys(word), query_vector(word)
+            term, keys, vector = stem(word), keys_of(word), query_vector(word)
             if term not in asked and keys and vector:
                 asked[term] = (keys, vector)
         if not asked:
@@ -284,6 +287,8 @@ class Searcher:
         unheard = tuple((term, keys) for (term, (keys, _)), f in zip(asked.items(), found, strict=True) if not f)
         if not unheard:
             return query
+        if not self.options.near_sounds:
+            return replace(query, sounds=unheard)
         missing = {term for term, _ in unheard}
         near = tuple(
             (stem(word), keys)

@@ -17,7 +17,7 @@ from bench.qdrant_server import QdrantProcess
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import IndexMismatchError, QueryError
 from retrieval.index import IndexConfig, PassageIndex, QdrantPassageIndex, open_index
-from retrieval.search import Searcher
+from retrieval.search import Searcher, SearchOptions
 from retrieval.sparse import document_vector, query_vector
 from retrieval.types import Passage, SearchFilters
 
@@ -346,6 +346,10 @@ def test_a_name_whisper_misheard_is_found_by_how_it_sounds(
         assert (top.media_id, top.start) == ("history", 132.0)
         assert [top.text[s:e] for s, e in top.highlights] == ["day to mention"]
     assert searcher.search('"cobol"').moments == []
+    exact_only = Searcher(embedder, index, SearchOptions(near_sounds=False))  # the keys as before 2026-12-03
+    assert exact_only.search("Stroustrup", mode="keyword").moments == []
+    assert exact_only.search("Datamation", mode="keyword").moments == []
+    assert exact_only.search("COBOL", mode="keyword").moments[0].start == 100.0
     assert searcher.search("cobol", mode="semantic").moments[0].highlights == []  # meaning only: no sounds
 
 
