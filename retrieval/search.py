@@ -275,27 +275,23 @@ class Searcher:
         by their sound (``ParsedQuery.sounds``): typed names that Whisper wrote another way. Whether the
         library says each word is one batched keyword lookup (limit 1, no payload), before the search
         itself, so the search is made once, with the sounds in it."""
-        asked: dict[str, tuple[tuple[str, ...], SparseVector]] = {}
+        asked: dict[str, tuple[str, tuple[str, ...], SparseVector]] = {}
         keys_of = query_sound_keys if self.options.near_sounds else sound_keys
         for word in query.words:
             term, keys, vector = stem(word), keys_of(word), query_vector(word)
             if term not in asked and keys and vector:
-                asked[term] = (keys, vector)
+                asked[term] = (word, keys, vector)
         if not asked:
             return query
-        found = self.index.says([vector for _, vector in asked.values()], filters)
-        unheard = tuple((term, keys) for (term, (keys, _)), f in zip(asked.items(), found, strict=True) if not f)
+        found = self.index.says([vector for _, _, vector in asked.values()], filters)
+        unheard = [(term, word, keys) for (term, (word, keys, _)), f in zip(asked.items(), found, strict=True) if not f]
         if not unheard:
             return query
+        sounds = tuple((term, keys) for term, _, keys in unheard)
         if not self.options.near_sounds:
-            return replace(query, sounds=unheard)
-        missing = {term for term, _ in unheard}
-        near = tuple(
-            (stem(word), keys)
-            for word in dict.fromkeys(query.words)
-            if stem(word) in missing and (keys := near_keys(word))
-        )
-        return replace(query, sounds=unheard, near=tuple(dict(near).items()))
+            return replace(query, sounds=sounds)
+        near = tuple((term, keys) for term, word, _ in unheard if (keys := near_keys(word)))
+        return replace(query, sounds=sounds, near=near)
 
     def _with_speaker_names(self, moments: list[Moment]) -> list[Moment]:
         if self.speakers is None or not any(m.speaker for m in moments):
