@@ -7,13 +7,16 @@ gaps (z-scores, so a slow speaker or one long lecture does not shift the scale):
 
 - the pause before the next sentence (capped at ``max_pause_s``): speakers pause between stories more than
   between sentences;
-- TextTiling's depth over the embeddings: the sentences of the ``window_s`` seconds before the gap are
-  compared with those of the ``window_s`` after it (the cosine of their mean vectors); where the talk moves
-  to another topic the similarity dips, and the depth (how far the dip falls below the nearest peaks on
-  either side) says how clearly.
+- TextTiling's depth over the embeddings: the sentences of the ``w`` seconds before the gap are compared
+  with those of the ``w`` after it (the cosine of their mean vectors); where the talk moves to another
+  topic the similarity dips, and the depth (how far the dip falls below the nearest peaks on either side)
+  says how clearly. It is read at several scales (``windows_s``: 10 to 80 s) and their z-scores averaged:
+  one window suits one length of story, and a talk holds short entries and long ones.
 
 A gap whose weighted sum reaches ``threshold`` is a boundary, deepest first, as long as no chapter gets
-shorter than ``min_chapter_s``. The weights and the threshold come from the development set's story
+shorter than ``min_chapter_s`` and neither signal speaks against it (``min_z``: a pause clearly shorter
+than the file's usual one, or talk that runs on with no dip at all, is no boundary however strong the other
+signal is). The weights and the threshold come from the development set's story
 boundaries (``python -m bench.quality``; bench/quality/README.md has the figures with and without pauses).
 
 A chapter's title is its first sentence that says something (a filler like "Okay." is skipped), trimmed
@@ -41,11 +44,16 @@ _FILLERS = frozenset(
 
 @dataclass(frozen=True)
 class ChapterOptions:
-    window_s: float = 40.0  # seconds of talk on each side of a gap that are compared
+    windows_s: tuple[float, ...] = (10.0, 20.0, 40.0, 80.0)  # seconds of talk each side of a gap compared
     pause_weight: float = 1.0  # weight of the pause's z-score
     depth_weight: float = 0.75  # weight of the embedding depth's z-score
     threshold: float = 1.5  # a gap whose weighted z-scores sum to this is a boundary
+    min_z: float = -0.5  # ... unless the pause's or the depth's z-score is below this
     max_pause_s: float = 3.0  # longer pauses (music, silence) count as this long
+    # The pauses' spread is taken as at least this: a gap is two word ends, each a median 0.05 s and a p90
+    # 0.12 s from the voice (bench/word_times), so a steady reader's pauses that differ by less than a
+    # quarter second differ by noise, and one 0.3 s longer must not read as two standard deviations.
+    min_pause_spread_s: float = 0.25
     min_chapter_s: float = 8.0  # no chapter shorter than this
     min_sentences: int = 6  # a transcript of fewer sentences is one chapter
     title_chars: int = 60
@@ -132,17 +140,22 @@ def boundary_scores(
     units: Sequence[Segment], vectors: np.ndarray, options: ChapterOptions = ChapterOptions()
 ) -> np.ndarray:
     """How strongly the topic changes at each gap between neighbouring units: the weighted z-scores of the
-    pause and of the embedding depth there. A gap inside a sentence (a unit without a sentence end, from a
-    transcript without word times) never is a boundary."""
+    pause and of the embedding depth there (the mean of its z-scores at each window). A gap inside a
+    sentence (a unit without a sentence end, from a transcript without word times), or one where either
+    signal's z-score is below ``min_z``, never is a boundary."""
     if len(units) < 2:
         return np.zeros(0)
     starts = np.array([u.start_s for u in units], dtype=np.float64)
     ends = np.array([u.end_s for u in units], dtype=np.float64)
-    depth = _depths(_block_similarity(starts, np.asarray(vectors, dtype=np.float64), options.window_s))
-    pause = np.clip(starts[1:] - ends[:-1], 0.0, options.max_pause_s)
-    score = options.pause_weight * _z(pause, 0.15) + options.depth_weight * _z(depth, 0.05)
+    vecs = np.asarray(vectors, dtype=np.float64)
+    depth = np.mean([_z(_depths(_block_similarity(starts, vecs, w)), 0.05) for w in options.windows_s], axis=0)
+    pause = _z(np.clip(starts[1:] - ends[:-1], 0.0, options.max_pause_s), options.min_pause_spread_s)
+    score = options.pause_weight * pause + options.depth_weight * depth
     sentence_end = np.array([ends_sentence(u.text.strip()) for u in units[:-1]], dtype=bool)
-    return np.where(sentence_end, score, -np.inf)
+    allowed = sentence_end & (depth >= options.min_z)
+    if options.pause_weight > 0:  # pauses left out (pause_weight 0) say nothing either way
+        allowed &= pause >= options.min_z
+    return np.where(allowed, score, -np.inf)
 
 
 def title_of(units: Sequence[Segment], max_chars: int = 60) -> str:

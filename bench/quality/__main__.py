@@ -265,7 +265,19 @@ def evaluate(
         outcomes = []
         for g, spans, results in zip(gold, answers, ranked, strict=True):
             hit = first_hit(results, spans)
-            outcomes.append({"query": g.query, "kind": g.kind, "level": g.level, "rank": hit[0] if hit else None})
+            top = results[0] if results else {}
+            outcomes.append(
+                {
+                    "query": g.query,
+                    "kind": g.kind,
+                    "level": g.level,
+                    "rank": hit[0] if hit else None,
+                    "opens_within_2_s": opens_within(results, spans),
+                    # where the first moment opens, its matched sentence and chapter, and where answers start
+                    "first": {k: top.get(k) for k in ("media_id", "start", "end", "match", "chapter")},
+                    "answers": [{"media_id": m, "start": a, "end": b} for m, a, b in spans],
+                }
+            )
         for q, spans, results in zip(misheard, misheard_answers, names, strict=True):
             hit = first_hit(results, spans)
             outcomes.append(

@@ -8,11 +8,11 @@ from ingest.chapters import ChapterOptions, find_chapters, sentence_units, title
 from ingest.types import Segment, Word
 
 
-def _topic_vectors(topics: list[int], dim: int = 16, seed: int = 0) -> np.ndarray:
+def _topic_vectors(topics: list[int], dim: int = 16, seed: int = 0, noise: float = 0.25) -> np.ndarray:
     """Unit vectors near one direction per topic, with some noise, as sentence embeddings look."""
     rng = np.random.default_rng(seed)
     axes = np.eye(dim)
-    out = np.array([axes[t] + 0.25 * rng.standard_normal(dim) for t in topics])
+    out = np.array([axes[t] + noise * rng.standard_normal(dim) for t in topics])
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
@@ -46,6 +46,37 @@ def test_a_long_pause_where_the_talk_moves_on_marks_the_boundary() -> None:
     units = _sentences(30, pauses={10: 1.5, 20: 1.5})
     starts = [c.start_s for c in find_chapters(units, _topic_vectors(topics, seed=3))]
     assert starts == [0.0, units[10].start_s, units[20].start_s]
+
+
+def test_a_pause_inside_a_story_where_the_talk_runs_on_is_no_boundary() -> None:
+    # a speaker who stops for breath, or a sentence Whisper dropped, leaves a long gap inside a story; where
+    # what is said does not dip at any scale there, it is no topic change (the pauses between stories are)
+    topics = [0] * 8 + [1] * 8 + [2] * 8 + [3] * 8
+    units = _sentences(32, pauses={8: 1.0, 16: 1.0, 20: 2.5, 24: 1.0})
+    starts = [c.start_s for c in find_chapters(units, _topic_vectors(topics, noise=0.1))]
+    assert starts == [0.0, units[8].start_s, units[16].start_s, units[24].start_s]
+
+
+def test_a_short_story_between_long_ones_is_found() -> None:
+    # 3 sentences (18 s) on their own subject between two long ones, with a pause before each story as
+    # a reader makes: the windows of 10 and 20 s see it even where one of 80 s averages it away
+    topics = [0] * 14 + [1] * 3 + [2] * 14
+    units = _sentences(len(topics), pauses={14: 1.0, 17: 1.0})
+    starts = [c.start_s for c in find_chapters(units, _topic_vectors(topics, seed=1))]
+    assert starts == [0.0, units[14].start_s, units[17].start_s]
+
+
+def test_a_steady_reader_pausing_a_little_longer_once_does_not_cut_the_story() -> None:
+    # pauses all within a few hundredths of a second of each other, and one 0.3 s longer: word-end noise,
+    # not two standard deviations of a topic change
+    rng = np.random.default_rng(2)
+    units = []
+    t = 0.5
+    for i in range(30):
+        t += 1.0 + float(rng.uniform(-0.03, 0.03)) + (0.3 if i == 15 else 0.0)
+        units.append(Segment(t, t + 5.0, f"Sentence {i} says something."))
+        t += 5.0
+    assert len(find_chapters(units, _topic_vectors([0] * 30, seed=4))) == 1
 
 
 def test_short_transcripts_and_short_chapters() -> None:
