@@ -24,6 +24,7 @@ __all__ = [
     "Cluster",
     "RankedCluster",
     "SegmentT",
+    "asks_for_fact",
     "asks_for_story",
     "build_moment",
     "chapter_at",
@@ -436,6 +437,17 @@ _ABOUT_STEMS = frozenset(stem(w) for w in _ABOUT_WORDS)
 # A question for one fact of a story: who, when, where, which, why, whose, how many / much / long / ...
 _DETAIL_WORDS = frozenset("who whom whose when where which why".split())  # noqa: SIM905
 _HOW_DETAIL = frozenset("many much long fast old big large often far soon".split())  # noqa: SIM905
+
+
+def asks_for_fact(query: ParsedQuery) -> bool:
+    """Whether the query is a question for one fact: it opens with who, when, where, which, why (whom,
+    whose), or asks how many / much / long / fast ... anywhere. "when was unix rewritten in C" wants the
+    sentence that says so, however well the story's opening answers it; "an expert who really knows how a
+    complex system works" (a relative "who", not a question) may still ask about a whole story."""
+    asked = [tok for tok, _, _ in tokens_with_offsets(query.text)]
+    if not asked:
+        return False
+    return asked[0] in _DETAIL_WORDS or any(a == "how" and b in _HOW_DETAIL for a, b in itertools.pairwise(asked))
 
 
 def names_the_story(query: ParsedQuery, title: str) -> bool:

@@ -18,6 +18,7 @@ from retrieval.query import ParsedQuery, contains_phrases, parse_query
 from retrieval.ranking import (
     Cluster,
     SegmentT,
+    asks_for_fact,
     asks_for_story,
     build_moment,
     chapter_at,
@@ -303,7 +304,8 @@ class Searcher:
         self, moments: list[Moment], peaks: list[float], dense: np.ndarray | None, query: ParsedQuery
     ) -> list[Moment]:
         """Each moment with its chapter; opening at the chapter's start when the query asks about the story
-        as a whole (never for a quoted phrase, which asks for its exact place): when it names the story's
+        as a whole (never for a quoted phrase, which asks for its exact place, nor for a question for one
+        fact, ranking.asks_for_fact: "when was ...", "how many ..."): when it names the story's
         subject and asks nothing more (ranking.names_the_story), or when the story's opening answers it about
         as well as its best sentence does (ranking.asks_for_story; not without a query vector).
 
@@ -315,10 +317,11 @@ class Searcher:
         known = self.chapters.chapters_of([m.media_id for m in moments])
         out = []
         about_story: bool | None = None  # the query's kind, from its first moment with a chapter
+        fact = asks_for_fact(query)  # "when was ...", "how many ...": always the sentence
         for moment, peak in zip(moments, peaks, strict=True):
             chapter = chapter_at(known.get(moment.media_id, []), moment.start)
             story = False
-            if chapter is not None and not query.phrases and self.options.story_margin >= 0:
+            if chapter is not None and not query.phrases and self.options.story_margin >= 0 and not fact:
                 story = names_the_story(query, chapter.title) or (
                     chapter.lead is not None
                     and dense is not None

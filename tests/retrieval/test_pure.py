@@ -10,6 +10,7 @@ from retrieval.query import contains_phrases, parse_query
 from retrieval.ranking import (
     Cluster,
     RankedCluster,
+    asks_for_fact,
     asks_for_story,
     build_moment,
     chapter_at,
@@ -289,6 +290,29 @@ def test_a_moment_names_its_chapter_and_opens_at_the_story_start_only_for_a_stor
 def test_a_story_question_is_one_the_story_opening_answers_about_as_well_as_the_best_sentence() -> None:
     assert asks_for_story(0.62, 0.60, margin=0.05)  # "what is a heisenbug": the headword answers it
     assert not asks_for_story(0.62, 0.40, margin=0.05)  # "who invented ethernet": one sentence stands out
+
+
+def test_a_question_for_one_fact_always_opens_at_its_sentence() -> None:
+    # asking who / when / where / which / why, or how many / long / fast, wants the sentence that says it
+    for q in (
+        "when was unix rewritten in C",
+        "Why reference counting fails on cycles",
+        "who invented lisp",
+        "where is the original press",
+        "how many bees live in a hive",
+        "the hive holds how many bees",
+    ):
+        assert asks_for_fact(parse_query(q)), q
+    # a relative "who" or "when" inside a description, and "how" alone, ask about a whole story
+    for q in (
+        "hacker slang for an expert who really knows how a complex system works",
+        "keeping a count of pointers to each object to decide when to free it",
+        "how does tcp work",
+        "what is a heisenbug",
+        "how to decide whether a machine is intelligent",
+        "",
+    ):
+        assert not asks_for_fact(parse_query(q)), q
 
 
 def test_a_query_that_names_the_story_and_asks_nothing_more_is_a_story_question() -> None:
