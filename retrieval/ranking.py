@@ -444,10 +444,17 @@ def asks_for_fact(query: ParsedQuery) -> bool:
     whose), or asks how many / much / long / fast ... anywhere. "when was unix rewritten in C" wants the
     sentence that says so, however well the story's opening answers it; "an expert who really knows how a
     complex system works" (a relative "who", not a question) may still ask about a whole story."""
-    asked = [tok for tok, _, _ in tokens_with_offsets(query.text)]
-    if not asked:
-        return False
-    return asked[0] in _DETAIL_WORDS or any(a == "how" and b in _HOW_DETAIL for a, b in itertools.pairwise(asked))
+    asked = _asked_words(query)
+    return bool(asked) and (asked[0] in _DETAIL_WORDS or _asks_how_much(asked))
+
+
+def _asked_words(query: ParsedQuery) -> list[str]:
+    return [tok for tok, _, _ in tokens_with_offsets(query.text)]
+
+
+def _asks_how_much(asked: Sequence[str]) -> bool:
+    """Whether the query asks how many, how long, how fast ... anywhere in its words."""
+    return any(a == "how" and b in _HOW_DETAIL for a, b in itertools.pairwise(asked))
 
 
 def names_the_story(query: ParsedQuery, title: str) -> bool:
@@ -459,10 +466,8 @@ def names_the_story(query: ParsedQuery, title: str) -> bool:
     "udp", "what is a kernel", "history of unix", "how does tcp work" in a story titled "Transmission
     Control Protocol TCP ..." name their story; "who invented lisp", "unix trademark" and "how fast could
     ENIAC add" ask for a detail of theirs."""
-    asked = [tok for tok, _, _ in tokens_with_offsets(query.text)]
-    if not asked or any(t in _DETAIL_WORDS for t in asked):
-        return False
-    if any(a == "how" and b in _HOW_DETAIL for a, b in itertools.pairwise(asked)):
+    asked = _asked_words(query)
+    if not asked or any(t in _DETAIL_WORDS for t in asked) or _asks_how_much(asked):
         return False
     subject = set(query.terms) - _ABOUT_STEMS  # the query's stemmed content words
     return bool(subject) and subject <= stems_of(title)
