@@ -56,7 +56,8 @@ def guarded(fn: Callable[[], T]) -> T:
 
 
 class _MigrationBar:
-    """The one-time move of an older embedded index to Qdrant Edge, as a progress bar on stderr."""
+    """The one-time move of an older embedded index to the current layout (Qdrant Edge, compact vectors), as a
+    progress bar on stderr."""
 
     def __init__(self) -> None:
         self.progress: Progress | None = None
@@ -64,7 +65,9 @@ class _MigrationBar:
 
     def __call__(self, done: int, total: int) -> None:
         if self.progress is None:
-            err.print("Moving the embedded index to Qdrant Edge (once; nothing is re-transcribed or re-embedded).")
+            err.print(
+                "Moving the embedded index to its current layout (once; nothing is re-transcribed or re-embedded)."
+            )
             self.progress = Progress(TextColumn("moving"), BarColumn(), TaskProgressColumn(), console=err)
             self.progress.start()
             self.task = self.progress.add_task("moving", total=max(1, total))

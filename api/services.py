@@ -23,6 +23,7 @@ from ingest.speakers import SpeakerOptions
 from ingest.speed import Expectation, expect, faster_choice
 from ingest.voices import SpeakerStage, VoiceEmbedder
 from ingest.whisper import TranscribeOptions, WhisperTranscriber
+from retrieval.edge import DENSE_STORAGE, EdgePassageIndex
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import RetrievalError
 from retrieval.index import IndexConfig, PassageIndex, open_index
@@ -80,14 +81,31 @@ class Services:
     def index(self) -> PassageIndex:
         """The index; opening it takes the embedded folder's lock (IndexLockedError if a server holds it).
 
-        A library made before Qdrant Edge is moved to it here, once (points copied, nothing re-embedded).
+        A library made before Qdrant Edge is moved to it here, once, and an Edge folder with float32 vectors
+        is compacted (points copied, nothing re-embedded).
         """
         if self._index is None:
             s = self.settings
             if not s.qdrant_url:
                 self._migrate_embedded()
-            self._index = open_index(index_config(s))
+            index = open_index(index_config(s))
+            if isinstance(index, EdgePassageIndex):
+                self._compact_embedded(index)
+            self._index = index
         return self._index
+
+    def _compact_embedded(self, index: EdgePassageIndex) -> None:
+        from retrieval.migrate import compact_edge_vectors
+
+        if index.dense_storage == DENSE_STORAGE:
+            return
+        log.warning("rewriting the embedded index at %s with %s vectors (once)", index.path, DENSE_STORAGE)
+        try:
+            copied = compact_edge_vectors(index, self.on_migration)
+        except BaseException:
+            index.close()  # the lock goes with it; the folder is as it was, and the next start copies again
+            raise
+        log.warning("rewrote %d passages", copied)
 
     def _migrate_embedded(self) -> None:
         from retrieval.migrate import migrate_local_to_edge, needs_migration

@@ -1,6 +1,6 @@
-"""Qdrant Edge as the embedded index: what survives a kill, a folder from another version, and the one-time
+"""Qdrant Edge as the embedded index: what survives a kill, a folder from another version, the one-time
 move of an older library from qdrant-client's local mode (points copied as they are, nothing lost if it
-is interrupted)."""
+is interrupted), and the one-time rewrite of an Edge folder with float32 vectors into compact ones."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 
 from api.services import Services
 from api.settings import Settings
-from retrieval.edge import EdgePassageIndex
+from retrieval.edge import DENSE_STORAGE, EDGE_VERSION, EdgePassageIndex
 from retrieval.errors import IndexMismatchError
 from retrieval.index import IndexConfig, QdrantPassageIndex
-from retrieval.migrate import MOVED_SUFFIX, migrate_local_to_edge, needs_migration
+from retrieval.migrate import MOVED_SUFFIX, compact_edge_vectors, migrate_local_to_edge, needs_migration
 from retrieval.sparse import document_vector
 from retrieval.types import Passage, SearchFilters
 
@@ -74,7 +74,7 @@ def test_what_an_upsert_returned_from_survives_a_kill(tmp_path: Path) -> None:
     code = (
         "import os, signal, sys\n"
         "from pathlib import Path\n"
-        "from retrieval.edge import EdgePassageIndex\n"
+        "from retrieval.edge import DENSE_STORAGE, EDGE_VERSION, EdgePassageIndex\n"
         "from tests.retrieval.test_edge import _fill, _passages\n"
         f"index = EdgePassageIndex(Path({str(tmp_path)!r}))\n"
         "_fill(index, _passages(150))\n"
@@ -147,5 +147,113 @@ def test_services_move_an_older_library_on_first_open(tmp_path: Path) -> None:
     try:
         assert isinstance(services.index, EdgePassageIndex) and services.index.count() == 40
         assert progress[-1] == 40
+    finally:
+        services.close()
+
+
+def _float32_folder(
+    root: Path, n: int
+) -> tuple[set[str], list[object], list[tuple[str, list[float], dict[str, object]]]]:
+    """An Edge index as this product wrote it before compact vectors (float32, no ``dense_storage`` in the
+    stamp), filled with ``n`` passages; returns its point ids, answers and points."""
+    from qdrant_edge import (
+        Distance,
+        EdgeConfig,
+        EdgeOptimizersConfig,
+        EdgeShard,
+        EdgeSparseVectorParams,
+        EdgeVectorParams,
+        Modifier,
+        PayloadSchemaType,
+        UpdateOperation,
+    )
+
+    config = EdgeConfig(
+        vectors={"dense": EdgeVectorParams(size=DIM, distance=Distance.Cosine)},
+        sparse_vectors={"sparse": EdgeSparseVectorParams(modifier=Modifier.Idf)},
+        optimizers=EdgeOptimizersConfig(indexing_threshold=10**9),
+    )
+    shard = EdgeShard.create(str(root / "moments"), config)
+    for field in ("media_id", "kind", "language", "speakers", "embed_model"):
+        shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
+    shard.close()
+    (root / "moments" / "moments-index.json").write_text(json.dumps({"edge_version": EDGE_VERSION, "dimension": DIM}))
+    index = EdgePassageIndex(root)
+    assert index.dense_storage == "float32"
+    _fill(index, _passages(n))
+    found = index.point_ids(), _answers(index), _points(index)
+    index.close()
+    return found
+
+
+def _points(index: EdgePassageIndex) -> list[tuple[str, list[float], dict[str, object]]]:
+    return [(p.id, p.dense, p.payload) for p in sorted(index.scroll(), key=lambda p: p.id)]
+
+
+def _same_points(
+    a: list[tuple[str, list[float], dict[str, object]]], b: list[tuple[str, list[float], dict[str, object]]]
+) -> bool:
+    """The same ids and payloads, and vectors equal within the compact storage's precision."""
+    return [(i, pl) for i, _, pl in a] == [(i, pl) for i, _, pl in b] and bool(
+        np.allclose(np.array([d for _, d, _ in a]), np.array([d for _, d, _ in b]), atol=1e-4)
+    )
+
+
+def test_a_float32_folder_is_rewritten_compact_with_the_same_points_and_answers(tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    ids, answers, points = _float32_folder(root, 300)
+    index = EdgePassageIndex(root)
+    seen: list[tuple[int, int]] = []
+    assert compact_edge_vectors(index, lambda done, total: seen.append((done, total))) == 300
+    assert seen[-1] == (300, 300) and len(seen) >= 2  # progress as it goes
+    assert index.dense_storage == DENSE_STORAGE
+    assert index.point_ids() == ids and _answers(index) == answers and _same_points(_points(index), points)
+    assert compact_edge_vectors(index) == 0  # once
+    index.close()
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == ["moments"]
+    assert not (tmp_path / "index.partial").exists()
+
+
+def test_an_interrupted_rewrite_loses_nothing_and_runs_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "index"
+    ids, answers, _ = _float32_folder(root, 600)
+    writes = []
+    real_write = EdgePassageIndex.write
+
+    def dies_on_the_second_batch(self: EdgePassageIndex, points: object) -> None:
+        writes.append(1)
+        if len(writes) == 2:
+            raise KeyboardInterrupt
+        real_write(self, points)  # type: ignore[arg-type]
+
+    index = EdgePassageIndex(root)
+    monkeypatch.setattr(EdgePassageIndex, "write", dies_on_the_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        compact_edge_vectors(index)
+    monkeypatch.undo()
+    assert index.dense_storage == "float32" and index.point_ids() == ids and _answers(index) == answers
+    assert compact_edge_vectors(index) == 600
+    assert index.point_ids() == ids
+    index.close()
+
+
+def test_a_rewrite_cut_off_between_its_renames_is_put_right_on_open(tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    ids, answers, _ = _float32_folder(root, 50)
+    (root / "moments").rename(root / "moments.replaced")  # the old folder moved aside, the copy not yet in
+    index = EdgePassageIndex(root)
+    assert index.point_ids() == ids and _answers(index) == answers and index.dense_storage == "float32"
+    index.close()
+
+
+def test_services_rewrite_a_float32_library_on_first_open(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    _float32_folder(settings.index_path, 40)
+    progress: list[int] = []
+    services = Services(settings, on_migration=lambda done, _total: progress.append(done))
+    try:
+        index = services.index
+        assert isinstance(index, EdgePassageIndex) and index.count() == 40
+        assert index.dense_storage == DENSE_STORAGE and progress[-1] == 40
     finally:
         services.close()
