@@ -380,6 +380,7 @@ class Ingestor:
                 stop_if_asked(control)
             control.report("index", overall_progress("index", 0.0))
             writer.finish(on_progress=lambda f: control.report("index", overall_progress("index", 0.9 * f)))
+            self.index.flush()  # on disk before the catalog says the file is here
             chapters = chapters_of(media_id, writer.segments, self.embedder, self.options.chapters)
             took = round(time.monotonic() - started, 2)
             self.catalog.add_media(replace(writer.record, ingest_s=took), writer.segments, chapters)
@@ -432,4 +433,5 @@ class Ingestor:
             total += writer.indexed
             if on_progress is not None:
                 on_progress(n + 1, len(media))
+        self.index.flush()
         return total

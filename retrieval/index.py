@@ -59,6 +59,10 @@ class PassageIndex(Protocol):
 
     def delete_media(self, media_id: str) -> None: ...
 
+    def flush(self) -> None:
+        """Make every write so far durable, on disk past a power cut (before a job is reported done)."""
+        ...
+
     def drop(self) -> None: ...
 
     def count_other_models(self, embed_model: str) -> int: ...
@@ -246,6 +250,10 @@ class QdrantPassageIndex:
             return
         selector = models.FilterSelector(filter=self._filter(SearchFilters(media_id=media_id)))
         self._call(self._client.delete, self.config.collection, points_selector=selector, wait=True)
+
+    def flush(self) -> None:
+        """Nothing to do: a server has applied and logged each write before it answers (``wait=True``), and
+        local mode stores each write as it is made."""
 
     def drop(self) -> None:
         if self._exists():

@@ -87,6 +87,33 @@ def test_what_an_upsert_returned_from_survives_a_kill(tmp_path: Path) -> None:
     index.close()
 
 
+def test_writes_waiting_for_their_flush_are_found_at_once_and_survive_a_kill(tmp_path: Path) -> None:
+    # Writes reach Edge's segment files at most once a second (a flush holds the GIL for tens of ms); until
+    # then they are in its write-ahead log: searchable at once, and a killed process loses none of them.
+    code = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "import retrieval.edge\n"
+        "from retrieval.edge import EdgePassageIndex\n"
+        "from retrieval.sparse import document_vector\n"
+        "from retrieval.types import SearchFilters\n"
+        "from tests.retrieval.test_edge import _fill, _passages\n"
+        "retrieval.edge.FLUSH_EVERY_S = 1e9  # never due: only the log holds them\n"
+        f"index = EdgePassageIndex(Path({str(tmp_path)!r}))\n"
+        "_fill(index, _passages(150))\n"
+        "hits = index.search('keyword', None, document_vector('number 137'), SearchFilters(), 1)\n"
+        "print(hits[0].passage.index, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == -9, proc.stderr
+    assert proc.stdout.split() == ["137"]
+    index = EdgePassageIndex(tmp_path)
+    assert index.count() == 150 and index.count("m1") == 50
+    index.flush()
+    index.close()
+
+
 def test_a_folder_from_another_edge_version_says_how_to_rebuild(tmp_path: Path) -> None:
     index = EdgePassageIndex(tmp_path)
     _fill(index, _passages(10))
