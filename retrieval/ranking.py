@@ -334,9 +334,11 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
 
     When the best segment continues a sentence begun in the segment before it (Whisper cuts at pauses,
     not at sentence ends), the moment starts at that sentence's first word. With word times the start is
-    that word's own time, a segment of several sentences opens at the one that holds the query, and a
-    quoted phrase opens at the phrase's first word; without them the start is the segment's, or for a
-    sentence begun earlier an estimate from its character position in the earlier segment.
+    that word's own time, a segment of several sentences opens at the one that holds the query (also when
+    its first words end an earlier sentence: "... the cost of nothing. The original version was Lisp 1,
+    invented" opens at "The original" for "who invented lisp"), and a quoted phrase opens at the phrase's
+    first word; without them the start is the segment's, or for a sentence begun earlier an estimate from
+    its character position in the earlier segment.
     """
     segments, segment_scores = ranked.segments, ranked.segment_scores
     best = max(range(len(segments)), key=lambda i: (segment_scores[i], -i))
@@ -346,7 +348,10 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
     start_s, _, best_text = segments[best][:3]
     best_words = _word_places(segments[best])
     prev_start, prev_end, prev_text = segments[best - 1][:3] if best > 0 else (0.0, 0.0, "")
-    if prev_text.strip() and not ends_sentence(prev_text.strip()) and start_s - prev_end < 1.5:
+    # The sentence of the segment that holds most of the query; a later one than the first is where the
+    # moment opens even when the segment's first words end a sentence begun before it.
+    cut = _best_sentence(best_text, query) if best_words else 0
+    if cut == 0 and prev_text.strip() and not ends_sentence(prev_text.strip()) and start_s - prev_end < 1.5:
         whole = prev_text.strip()
         lead = sentences(whole)[-1]
         cut = prev_text.rfind(lead)
@@ -358,7 +363,6 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
             start_s = prev_start + (prev_end - prev_start) * (len(whole) - len(lead)) / len(whole)
     elif best_words:
         start_s = best_words[0][1]
-        cut = _best_sentence(best_text, query)
         if cut > 0:
             best_text = best_text[cut:]
             best_words = tuple((at - cut, t) for at, t in best_words if at >= cut)

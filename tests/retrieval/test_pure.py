@@ -160,6 +160,23 @@ def test_with_word_times_a_sentence_begun_earlier_opens_on_its_own_first_word() 
     assert moment.start == 102.0  # "The", the third word of the segment before: 100 + 1 + 2 * 0.5
 
 
+def test_with_word_times_the_sentence_that_answers_wins_over_the_end_of_one_begun_earlier() -> None:
+    # Whisper cut "... the cost of nothing." across two segments; the query is answered by the sentence
+    # after it, in the same segment: the moment opens there, not at the earlier sentence's start.
+    p = _timed_passage(
+        "a",
+        100,
+        ["It rained. The quip says programmers know", "the cost of nothing. Lisp was invented by McCarthy", "Later."],
+    )
+    cluster = merge_hits([Hit(p, 0.5)])[0]
+    moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("who invented lisp"))
+    assert moment.start == 113.0  # "Lisp", the fifth word of the segment at 110: 110 + 1 + 4 * 0.5
+    assert moment.text.startswith("Lisp was invented by McCarthy")
+    # a query held by the earlier sentence still opens where that sentence begins, in the segment before
+    moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("the quip about the cost of nothing"))
+    assert moment.start == 102.0 and moment.text.startswith("The quip says")
+
+
 def test_a_quoted_phrase_moment_opens_on_the_phrase() -> None:
     p = _timed_passage("a", 100, ["Bees talk.", "They did the waggle dance, then rested.", "Later."])
     cluster = merge_hits([Hit(p, 0.5)])[0]
