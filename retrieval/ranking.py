@@ -350,8 +350,8 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
     prev_start, prev_end, prev_text = segments[best - 1][:3] if best > 0 else (0.0, 0.0, "")
     # The sentence of the segment that holds most of the query; a later one than the first is where the
     # moment opens even when the segment's first words end a sentence begun before it.
-    cut = _best_sentence(best_text, query) if best_words else 0
-    if cut == 0 and prev_text.strip() and not ends_sentence(prev_text.strip()) and start_s - prev_end < 1.5:
+    answer_at = _best_sentence(best_text, query) if best_words else 0
+    if answer_at == 0 and prev_text.strip() and not ends_sentence(prev_text.strip()) and start_s - prev_end < 1.5:
         whole = prev_text.strip()
         lead = sentences(whole)[-1]
         cut = prev_text.rfind(lead)
@@ -363,9 +363,9 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
             start_s = prev_start + (prev_end - prev_start) * (len(whole) - len(lead)) / len(whole)
     elif best_words:
         start_s = best_words[0][1]
-        if cut > 0:
-            best_text = best_text[cut:]
-            best_words = tuple((at - cut, t) for at, t in best_words if at >= cut)
+        if answer_at > 0:
+            best_text = best_text[answer_at:]
+            best_words = tuple((at - answer_at, t) for at, t in best_words if at >= answer_at)
             start_s = best_words[0][1] if best_words else start_s
     end_s = segments[best][1]
     length = sum(len(p) + 1 for p, _ in pieces)
