@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         description="Whisper weights' dtype (auto: float16 on CUDA; bfloat16 on CPUs with native bf16, else float32).",
     )
     whisper_batch_size: int = Field(
-        default=0, ge=0, le=64, description="Windows decoded together (0: 8 on CUDA, 4 on CPU)."
+        default=0, ge=0, le=64, description="Windows decoded together (0: 8; fewer need less memory)."
     )
     whisper_int8_vocab: bool = Field(
         default=True,

@@ -30,11 +30,13 @@ CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
 # fw-int8-words: faster-whisper int8 with its own word timestamps, the peer of word timing;
 # fw-int8-batched: faster-whisper's BatchedInferencePipeline (int8, 8 windows a batch), its fastest CPU mode
 # and the peer every ratio is taken against when it runs; ours-int8-decoder: the decoder's self-attention
-# and feed-forward in int8 (MOMENTS_WHISPER_INT8_DECODER=true), its gain on this CPU.
+# and feed-forward in int8 (MOMENTS_WHISPER_INT8_DECODER=true), its gain on this CPU; ours-batch4: 4 windows a
+# batch (MOMENTS_WHISPER_BATCH_SIZE=4), the default until 2026-12-04 (now 8, the peer's batch size).
 ENGINES = (
     "ours",
     "ours-no-words",
     "ours-int8-decoder",
+    "ours-batch4",
     "ours-fp32",
     "fw-fp32",
     "fw-int8",
@@ -75,12 +77,13 @@ def _worker(engine: str, threads: int, files: list[str]) -> None:
         from ingest.whisper import TranscribeOptions, WhisperTranscriber
 
         folder = prepare_offline(CACHE / "models", ["whisper-base"]).whisper["whisper-base"]
-        # "ours" is the product's defaults (bf16 where the CPU has it, 4 windows a batch, int8 vocabulary
+        # "ours" is the product's defaults (bf16 where the CPU has it, 8 windows a batch, int8 vocabulary
         # projection); "ours-fp32" the same engine in float32, one window at a time, no int8.
         variants: dict[str, dict[str, Any]] = {
             "ours-fp32": {"dtype": "float32", "batch_size": 1, "int8_vocab": False},
             "ours-no-words": {"word_timestamps": False},
             "ours-int8-decoder": {"int8_decoder": "true"},
+            "ours-batch4": {"batch_size": 4},
         }
         variant = variants.get(engine, {})
         engine_obj = WhisperTranscriber(TranscribeOptions(model=str(folder), cpu_threads=threads, **variant))
