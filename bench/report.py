@@ -230,7 +230,8 @@ def _asr_section(a: dict[str, Any]) -> tuple[list[str], str]:
         "the spoken sample talks and development-set media plus the real recordings), greedy decoding, VAD on. "
         "Speed is audio seconds per wall second; the peer is faster-whisper fp32 at the same thread count. "
         "WER is the mean over the real recorded clips (LibriVox, JFK) and over the spoken media against the "
-        "text Festival read. `ours` is the product's defaults (bf16 where the CPU has it, 8 windows per batch since 2026-12-04, an int8 "
+        "text Festival read. `ours` is the product's defaults (bf16 where the CPU has it, 8 windows per batch "
+        "since 2026-12-04, 4 before), an int8 "
         "vocabulary projection, word timing); `ours-no-words` the same without word timing; `ours-fp32` the same "
         "engine in float32, one window at a time, no int8; `fw-int8-words` faster-whisper int8 with word "
         "timestamps.",

@@ -170,6 +170,37 @@ def test_chapters_round_trip_with_their_lead_vectors_and_go_with_the_media(tmp_p
         cat.get_chapters("abc")
 
 
+def test_search_time_reads_see_what_another_process_wrote_since_and_serve_every_thread(tmp_path: Path) -> None:
+    """Chapters and speaker names are read on a connection each thread keeps open: a later write, even one
+    made by another process (here another Catalog on the same file), is seen by the next read."""
+    import threading
+
+    from retrieval.types import Chapter
+
+    reader = Catalog(tmp_path / "c.sqlite3")
+    assert reader.chapters_of(["abc"]) == {} and reader.speaker_names() == {}  # the connection is open now
+    writer = Catalog(tmp_path / "c.sqlite3")
+    writer.add_media(
+        _record(), [Segment(0.0, 2.0, "Welcome.", speaker="SPEAKER_1")], [Chapter("abc", 0, 0.0, 2.0, "Hi", None)]
+    )
+    writer.rename_speakers("abc", {"SPEAKER_1": "Alice"})
+    assert [c.title for c in reader.chapters_of(["abc"])["abc"]] == ["Hi"]
+    assert reader.speaker_names(["abc"]) == {("abc", "SPEAKER_1"): "Alice"}
+    writer.set_chapters("abc", [Chapter("abc", 0, 0.0, 2.0, "Welcome", None)])
+    seen: list[object] = []
+    threads = [
+        threading.Thread(
+            target=lambda: seen.append((reader.chapters_of(["abc"])["abc"][0].title, reader.speaker_names()))
+        )
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [("Welcome", {("abc", "SPEAKER_1"): "Alice"})] * 4
+
+
 def test_speakers_are_stored_with_the_transcript_and_named_all_or_nothing(tmp_path: Path) -> None:
     cat = Catalog(tmp_path / "c.sqlite3")
     segments = [
