@@ -31,12 +31,15 @@ CACHE = Path(os.environ.get("MOMENTS_TEST_CACHE", REPO / ".cache"))
 # fw-int8-batched: faster-whisper's BatchedInferencePipeline (int8, 8 windows a batch), its fastest CPU mode
 # and the peer every ratio is taken against when it runs; ours-int8-decoder: the decoder's self-attention
 # and feed-forward in int8 (MOMENTS_WHISPER_INT8_DECODER=true), its gain on this CPU; ours-batch4: 4 windows a
-# batch (MOMENTS_WHISPER_BATCH_SIZE=4), the default until 2026-12-04 (now 8, the peer's batch size).
+# batch (MOMENTS_WHISPER_BATCH_SIZE=4), the default until 2026-12-04 (now 8, the peer's batch size);
+# ours-tails-alone: each window Whisper stopped short of decoded again on its own from there (transformers'
+# own way, the engine's until 2026-12-04) instead of the batch's tails packed together.
 ENGINES = (
     "ours",
     "ours-no-words",
     "ours-int8-decoder",
     "ours-batch4",
+    "ours-tails-alone",
     "ours-fp32",
     "fw-fp32",
     "fw-int8",
@@ -84,6 +87,7 @@ def _worker(engine: str, threads: int, files: list[str]) -> None:
             "ours-no-words": {"word_timestamps": False},
             "ours-int8-decoder": {"int8_decoder": "true"},
             "ours-batch4": {"batch_size": 4},
+            "ours-tails-alone": {"pack_tails": False},
         }
         variant = variants.get(engine, {})
         engine_obj = WhisperTranscriber(TranscribeOptions(model=str(folder), cpu_threads=threads, **variant))

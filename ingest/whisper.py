@@ -4,7 +4,11 @@ Long-form audio is not handed to transformers' own chunked mode (its timestamps 
 boundaries); instead speech is found with a VAD, packed into windows of at most 30 s
 (:mod:`ingest.windows`), and each window is decoded on its own with segment timestamps: greedy first,
 temperature fallback on a bad compression ratio or log-probability, no conditioning on earlier text, a
-token cap. Media time is the window offset plus model time. With word timing on, each decoded window is
+token cap. Near the end of a window Whisper often stops at a segment's opening timestamp, short of the
+speech after it; transformers would decode that window again from there (an encoder pass for a few
+seconds), so instead the tails of a batch's windows are decoded together, packed into one window with a
+short silence between them (:func:`ingest.windows.pack_tails`), and their segments go back to their own
+windows. Media time is the window offset plus model time. With word timing on, each decoded window is
 aligned word by word from the model's own cross-attention (:mod:`ingest.alignment`): one more decoder pass
 over the window's text, reusing the encoder output that decoding computed.
 
@@ -20,8 +24,8 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +34,7 @@ from ingest.errors import ModelError
 from ingest.models import resolve_whisper_model
 from ingest.speech import SAMPLE_RATE_HZ, VadOptions, detect_speech
 from ingest.types import Segment, SpeechWindow, Transcript, Word
-from ingest.windows import clean_segments, plan_windows
+from ingest.windows import TailPiece, clean_segments, pack_tails, plan_windows, unpack_segments
 from retrieval.embedder import native_bf16
 
 if TYPE_CHECKING:
@@ -39,6 +43,9 @@ if TYPE_CHECKING:
 __all__ = ["SegmentBatch", "TranscribeOptions", "Transcript", "TranscriptionInfo", "WhisperTranscriber", "pick_dtype"]
 
 log = logging.getLogger("moments.whisper")
+
+# The silence between two tails packed into one window: long enough that Whisper ends a segment there.
+TAIL_GAP_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class TranscribeOptions:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto | float32 | float16 | bfloat16 (auto: float16 on CUDA, bfloat16 on CPUs with it)
     cpu_threads: int = 1
-    batch_size: int = 0  # 0: 8 on CUDA, 4 on CPU
+    batch_size: int = 0  # 0: 8
     int8_vocab: bool = True  # on CPU: an int8 copy of the vocabulary projection (read at every token)
     int8_decoder: str = "false"  # auto | true | false: on CPU, the decoder's Linear layers in int8 (auto: no AMX)
     language: str | None = None  # None: detect (multilingual models) or English (.en models)
@@ -85,6 +92,9 @@ class TranscribeOptions:
     max_window_s: float = 30.0
     max_gap_s: float = 5.0
     word_timestamps: bool = True  # the time of every word, from the model's cross-attention (bench/asr_speed)
+    # The tails Whisper stops short of (held-tails in ingest.whisper_patches) decoded together, packed into
+    # as few windows as they fit; False: transformers decodes each window again from where it stopped.
+    pack_tails: bool = True
     vad: VadOptions = field(default_factory=VadOptions)
     allow_download: bool = True  # a hub model missing here downloads on first use (not with HF_HUB_OFFLINE)
 
@@ -331,9 +341,7 @@ class WhisperTranscriber:
         return audio[int(window.start_s * SAMPLE_RATE_HZ) : int(window.end_s * SAMPLE_RATE_HZ)]
 
     def _features(self, audio: np.ndarray, windows: Sequence[SpeechWindow]) -> torch.Tensor:
-        clips = [self._slice(audio, w) for w in windows]
-        feats = self._processor.feature_extractor(clips, sampling_rate=SAMPLE_RATE_HZ, return_tensors="pt")
-        return feats.input_features.to(self._device, dtype=self._dtype)
+        return self._clip_features([self._slice(audio, w) for w in windows])
 
     def _language_for(self, audio: np.ndarray, windows: Sequence[SpeechWindow]) -> str:
         """The configured language, English for .en models, else the majority over the first windows."""
@@ -361,6 +369,38 @@ class WhisperTranscriber:
             whisper_patches.forget_cross_kv(self._model)
 
     def _decode_batch(self, audio: np.ndarray, windows: Sequence[SpeechWindow], language: str) -> list[Segment]:
+        """The segments of a batch of windows, in media time. Where Whisper stopped short of a window's end
+        (see ``held-tails`` in :mod:`ingest.whisper_patches`), the tails of the batch are transcribed
+        together, packed into as few windows as they fit (:func:`ingest.windows.pack_tails`)."""
+        from ingest import whisper_patches
+
+        clips = [self._slice(audio, w) for w in windows]
+        holding: AbstractContextManager[list[tuple[int, float]]] = (
+            whisper_patches.held_tails(self._model) if self.options.pack_tails else nullcontext([])
+        )
+        with holding as held:
+            rows = self._decode_clips(clips, language)
+        tails = [TailPiece(row, start, clips[row].size / SAMPLE_RATE_HZ) for row, start in sorted(held)]
+        packed = pack_tails(tails, max_window_s=self.options.max_window_s, gap_s=TAIL_GAP_S)
+        if packed:
+            gap = np.zeros(round(TAIL_GAP_S * SAMPLE_RATE_HZ), dtype=np.float32)
+            composites = []
+            for placed in packed:
+                parts: list[np.ndarray] = []
+                for piece, offset in placed:
+                    parts.append(gap[: max(0, round(offset * SAMPLE_RATE_HZ) - sum(p.size for p in parts))])
+                    parts.append(clips[piece.row][round(piece.start_s * SAMPLE_RATE_HZ) :])
+                composites.append(np.concatenate(parts))
+            for placed, segments in zip(packed, self._decode_clips(composites, language), strict=True):
+                for row, found in unpack_segments(segments, placed).items():
+                    rows[row].extend(found)
+        out: list[Segment] = []
+        for window, clip_segments in zip(windows, rows, strict=True):
+            out.extend(_shifted(seg, window.start_s) for seg in clip_segments)
+        return out
+
+    def _decode_clips(self, clips: Sequence[np.ndarray], language: str) -> list[list[Segment]]:
+        """Each clip's segments (and their words, with word timing on), in the clip's own time."""
         gen = self._model.generation_config
         kwargs: dict[str, Any] = {}
         if getattr(gen, "is_multilingual", False):
@@ -368,7 +408,7 @@ class WhisperTranscriber:
         aligner = self._aligner
         with self._model_call(), aligner.capture() if aligner is not None else nullcontext([]) as encoded:
             out = self._model.generate(
-                self._features(audio, windows),
+                self._clip_features(clips),
                 return_timestamps=True,
                 return_segments=True,
                 condition_on_prev_tokens=False,
@@ -380,62 +420,67 @@ class WhisperTranscriber:
                 **kwargs,
             )
         eot = int(gen.eos_token_id if not isinstance(gen.eos_token_id, list) else gen.eos_token_id[0])
-        # Per window: (start, end, text tokens) of each segment, in media time.
+        # Per clip: (start, end, text tokens) of each segment, in clip time.
         decoded: list[list[tuple[float, float, list[int]]]] = []
-        for window, window_segments in zip(windows, out["segments"], strict=True):
+        for clip, clip_segments in zip(clips, out["segments"], strict=True):
+            length_s = clip.size / SAMPLE_RATE_HZ
             rows = []
-            for seg in window_segments:
+            for seg in clip_segments:
                 # Text tokens come before end-of-text; timestamps and the other special tokens after it.
                 tokens = [int(t) for t in seg["tokens"].tolist() if int(t) < eot]
-                start = window.start_s + float(seg["start"])
-                end = min(window.end_s, window.start_s + float(seg["end"]))
+                start = float(seg["start"])
+                end = min(length_s, float(seg["end"]))
                 rows.append((start, max(start, end), tokens))
             decoded.append(rows)
-        words = self._align(audio, windows, decoded, encoded, language) if aligner is not None and encoded else None
-        segments: list[Segment] = []
-        for w, rows in enumerate(decoded):
+        words = self._align(clips, decoded, encoded, language) if aligner is not None and encoded else None
+        segments: list[list[Segment]] = []
+        for c, rows in enumerate(decoded):
+            clip_segments = []
             for r, (start, end, tokens) in enumerate(rows):
                 text = self._processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
-                seg_words = words[w][r] if words is not None else ()
+                seg_words = words[c][r] if words is not None else ()
                 if seg_words:
                     # The words say better than the timestamp tokens where speech starts and stops (those
                     # often fall a clause early or late); clean_segments keeps segments in order.
                     start, end = seg_words[0].start_s, max(seg_words[-1].end_s, seg_words[0].start_s)
-                segments.append(Segment(start, end, text, seg_words))
+                clip_segments.append(Segment(start, end, text, seg_words))
+            segments.append(clip_segments)
         return segments
+
+    def _clip_features(self, clips: Sequence[np.ndarray]) -> torch.Tensor:
+        feats = self._processor.feature_extractor(list(clips), sampling_rate=SAMPLE_RATE_HZ, return_tensors="pt")
+        return feats.input_features.to(self._device, dtype=self._dtype)
 
     def _align(
         self,
-        audio: np.ndarray,
-        windows: Sequence[SpeechWindow],
+        clips: Sequence[np.ndarray],
         decoded: list[list[tuple[float, float, list[int]]]],
         encoded: list[Any],
         language: str,
     ) -> list[list[tuple[Word, ...]]]:
-        """The words of each decoded segment of each window, in media time, inside their window."""
+        """The words of each decoded segment of each clip, in clip time, inside their clip."""
         tokens = [[seg_tokens for _, _, seg_tokens in rows] for rows in decoded]
-        frames = [round(w.duration_s * 100) for w in windows]  # mel frames: one per 10 ms
+        frames = [round(clip.size / SAMPLE_RATE_HZ * 100) for clip in clips]  # mel frames: one per 10 ms
         with self._model_call():
             aligned = self._aligner.align(encoded[0], tokens, frames, language=language)
         out: list[list[tuple[Word, ...]]] = []
-        for window, window_words in zip(windows, aligned, strict=True):
+        for clip, clip_words in zip(clips, aligned, strict=True):
+            length_s = clip.size / SAMPLE_RATE_HZ
             per_segment: list[list[Word]] = []
-            for seg_words in window_words:
+            for seg_words in clip_words:
                 taken = []
                 for word in seg_words:
                     text = word.text.strip()
                     if not text:
                         continue
-                    ws = min(window.start_s + word.start_s, window.end_s)
-                    we = min(max(window.start_s + word.end_s, ws), window.end_s)
+                    ws = min(word.start_s, length_s)
+                    we = min(max(word.end_s, ws), length_s)
                     taken.append(Word(ws, we, text, round(word.probability, 3)))
                 per_segment.append(taken)
-            out.append(self._snap_to_voice(audio, window, per_segment))
+            out.append(self._snap_to_voice(clip, per_segment))
         return out
 
-    def _snap_to_voice(
-        self, audio: np.ndarray, window: SpeechWindow, segments: list[list[Word]]
-    ) -> list[tuple[Word, ...]]:
+    def _snap_to_voice(self, clip: np.ndarray, segments: list[list[Word]]) -> list[tuple[Word, ...]]:
         """Words start where the voice does and end where it stops, at pauses
         (:func:`ingest.alignment.voice_starts`, :func:`ingest.alignment.voice_ends`): a segment's first word,
         or one that starts after the last ended, whenever it opens on quiet; any word that opens or closes
@@ -446,6 +491,12 @@ class WhisperTranscriber:
         for words in segments:
             for k, w in enumerate(words):
                 spans.append((w.start_s, w.end_s, k == 0 or w.start_s > words[k - 1].end_s + 1e-3))
-        levels = frame_levels(self._slice(audio, window), SAMPLE_RATE_HZ)
-        times = iter(snap_to_voice(spans, levels, offset_s=window.start_s, end_s=window.end_s))
+        levels = frame_levels(clip, SAMPLE_RATE_HZ)
+        times = iter(snap_to_voice(spans, levels, offset_s=0.0, end_s=clip.size / SAMPLE_RATE_HZ))
         return [tuple(Word(*next(times), w.text, w.probability) for w in words) for words in segments]
+
+
+def _shifted(segment: Segment, by_s: float) -> Segment:
+    """``segment`` (and its words) moved ``by_s`` seconds later: from a window's time into media time."""
+    words = tuple(Word(w.start_s + by_s, w.end_s + by_s, w.text, w.probability) for w in segment.words)
+    return replace(segment, start_s=segment.start_s + by_s, end_s=segment.end_s + by_s, words=words)

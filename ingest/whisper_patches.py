@@ -31,10 +31,18 @@ a name inside transformers or changes process-wide state.
   quarter of the bytes and runs on the integer dot-product units (bench/asr_speed, measured on AMD EPYC
   only; off unless asked for, see the README).
 
-The first two lean on how transformers' Whisper generate works inside (which processors it builds in
+- ``held-tails``: where a window's decoding ends on a new segment's opening timestamp with no text after it
+  (Whisper, near the end of its 30 s, often stops there though speech goes on), transformers decodes the
+  window again from that timestamp: a whole encoder pass for a few seconds of speech, for about half the
+  windows of continuous speech on Whisper base. While :func:`held_tails` is in effect, that window is
+  finished instead and where its tail starts is handed to the engine, which transcribes the tails of a
+  batch's windows together, packed into one window (:mod:`ingest.whisper`). Outside it, transformers
+  behaves as it always does.
+
+The first two and the last lean on how transformers' Whisper generate works inside (which processors it builds in
 ``_retrieve_logit_processors``, how the no-speech check calls the model), so they are applied only to
 the transformers versions they were written and tested for (:data:`TESTED_TRANSFORMERS`); for any other
-version they are skipped with one warning. The third uses only the model's ``proj_out`` module and torch.
+version they are skipped with one warning. The others use only the model's own modules and torch.
 
 This module imports torch and transformers: the engine imports it when it loads a model.
 """
@@ -44,6 +52,8 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from typing import Any
 
@@ -53,6 +63,7 @@ from transformers import SuppressTokensLogitsProcessor
 
 __all__ = [
     "CACHED_SUPPRESS_MASK",
+    "HELD_TAILS",
     "INT8_DECODER",
     "INT8_VOCAB_PROJECTION",
     "SHARED_CROSS_KV",
@@ -60,6 +71,7 @@ __all__ = [
     "TESTED_TRANSFORMERS",
     "CachedSuppressTokens",
     "apply",
+    "held_tails",
 ]
 
 SHARED_ENCODER_PASS = "shared-encoder-pass"
@@ -67,6 +79,7 @@ CACHED_SUPPRESS_MASK = "cached-suppress-mask"
 INT8_VOCAB_PROJECTION = "int8-vocab-projection"
 INT8_DECODER = "int8-decoder"
 SHARED_CROSS_KV = "shared-cross-attention-kv"
+HELD_TAILS = "held-tails"
 
 # [low, high): the releases the internal patches were written and tested against (pyproject pins 5.23.0).
 TESTED_TRANSFORMERS = (Version("5.23"), Version("5.24"))
@@ -87,10 +100,12 @@ def apply(model: Any, *, int8_vocab: bool, device: str, int8_decoder: bool = Fal
         applied.append(SHARED_ENCODER_PASS)
         if _cache_suppress_mask(model):
             applied.append(CACHED_SUPPRESS_MASK)
+        _hold_tails(model)
+        applied.append(HELD_TAILS)
     else:
         log.warning(
             "Whisper speed patches %s skipped: %s (transcripts are unchanged, decoding is slower)",
-            ", ".join((SHARED_ENCODER_PASS, CACHED_SUPPRESS_MASK)),
+            ", ".join((SHARED_ENCODER_PASS, CACHED_SUPPRESS_MASK, HELD_TAILS)),
             reason,
         )
     if int8_vocab and device == "cpu" and _quantize_vocab_projection(model):
@@ -367,6 +382,49 @@ def _share_cross_kv(model: Any) -> bool:
         shared_forward.shares_cross_kv = True  # type: ignore[attr-defined]
         projection.forward = shared_forward
     return True
+
+
+def _hold_tails(model: Any) -> None:
+    """Give ``model`` its own ``_retrieve_segment`` (transformers' static method, looked up on the instance
+    first): the same segments, but a window that would be decoded again from its last timestamp is
+    finished, and that timestamp noted, while :func:`held_tails` collects in this thread."""
+    if getattr(model, "_moments_tails", None) is not None:
+        return
+    local = threading.local()
+    original = type(model)._retrieve_segment
+
+    def retrieve_segment(**kwargs: Any) -> Any:
+        segments, offset = original(**kwargs)
+        held: list[tuple[int, float]] | None = getattr(local, "held", None)
+        row = kwargs["prev_idx"]
+        whole = kwargs["seek_num_frames"][row]
+        if held is None or int(offset) >= int(whole):
+            return segments, offset
+        # Mel frames from where this pass started, in seconds: what the window would be decoded from again.
+        frames_s = float(kwargs["time_precision"]) / float(kwargs["input_stride"])
+        held.append((int(row), float(kwargs["time_offset"][row]) + float(offset) * frames_s))
+        return segments, whole
+
+    model._retrieve_segment = retrieve_segment
+    model._moments_tails = local
+
+
+@contextmanager
+def held_tails(model: Any) -> Iterator[list[tuple[int, float]]]:
+    """Within this block, in this thread, a window of ``model.generate`` that transformers would decode
+    again from its last timestamp is finished instead; the yielded list gets ``(row, seconds)``: the
+    window's row in the batch and where its untranscribed tail starts. Without the patch (another
+    transformers version) the list stays empty and transformers decodes the tails itself."""
+    local = getattr(model, "_moments_tails", None)
+    held: list[tuple[int, float]] = []
+    if local is None:
+        yield held
+        return
+    local.held = held
+    try:
+        yield held
+    finally:
+        local.held = None
 
 
 def forget_cross_kv(model: Any) -> None:

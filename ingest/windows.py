@@ -8,10 +8,11 @@ keeps the number of encoder passes (the dominant cost) low.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from ingest.types import Segment, SpeechWindow, Word
 
-__all__ = ["clean_segments", "enforce_monotonic", "plan_windows"]
+__all__ = ["TailPiece", "clean_segments", "enforce_monotonic", "pack_tails", "plan_windows", "unpack_segments"]
 
 
 def _split_long(start_s: float, end_s: float, max_s: float) -> list[tuple[float, float]]:
@@ -100,3 +101,87 @@ def _words_within(words: Sequence[Word], start_s: float, end_s: float) -> tuple[
 def enforce_monotonic(segments: Sequence[Segment], *, min_duration_s: float = 0.02) -> list[Segment]:
     """Drop empty segments and make times non-decreasing: each starts no earlier than the last ended."""
     return clean_segments(segments, min_duration_s=min_duration_s)[0]
+
+
+@dataclass(frozen=True)
+class TailPiece:
+    """The untranscribed end of a decoded window: its row in the batch and the stretch of it, in the
+    window's own time (``end_s`` is the window's length)."""
+
+    row: int
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def pack_tails(
+    pieces: Iterable[TailPiece], *, max_window_s: float = 30.0, gap_s: float = 1.5
+) -> list[list[tuple[TailPiece, float]]]:
+    """Tails packed into windows to be decoded together, each piece with its offset in its window: in
+    order, ``gap_s`` of silence between two pieces, as many to a window as fit in ``max_window_s``.
+
+    Whisper stops short of the end of many windows of continuous speech; decoding each such tail again on
+    its own costs a whole encoder pass for a few seconds of speech, while a few tails share one."""
+    packed: list[list[tuple[TailPiece, float]]] = []
+    end = 0.0
+    for piece in pieces:
+        if piece.duration_s <= 0:
+            continue
+        if packed and end + gap_s + piece.duration_s <= max_window_s:
+            packed[-1].append((piece, end + gap_s))
+            end += gap_s + piece.duration_s
+        else:
+            packed.append([(piece, 0.0)])
+            end = piece.duration_s
+    return packed
+
+
+def unpack_segments(segments: Sequence[Segment], placed: Sequence[tuple[TailPiece, float]]) -> dict[int, list[Segment]]:
+    """The segments of one packed window (:func:`pack_tails`) back in their own windows' time, by row.
+
+    A time belongs to the piece whose stretch holds it, the silence between two pieces split in the middle.
+    A segment with word times is cut where its words change piece (each word goes where it starts); one
+    without goes whole to the piece it starts in. Times are kept inside their piece."""
+    if not placed:
+        return {}
+    # Where each piece's share of the packed window ends: halfway through the silence after it.
+    bounds = [
+        off + p.duration_s + (placed[k + 1][1] - off - p.duration_s) / 2 for k, (p, off) in enumerate(placed[:-1])
+    ]
+
+    def piece_at(t: float) -> int:
+        return next((k for k, b in enumerate(bounds) if t < b), len(placed) - 1)
+
+    def moved(t: float, k: int) -> float:
+        piece, off = placed[k]
+        return min(max(piece.start_s + t - off, piece.start_s), piece.end_s)
+
+    out: dict[int, list[Segment]] = {}
+    for seg in segments:
+        if not seg.words:
+            k = piece_at(seg.start_s)
+            out.setdefault(placed[k][0].row, []).append(
+                replace(seg, start_s=moved(seg.start_s, k), end_s=moved(seg.end_s, k))
+            )
+            continue
+        runs: list[tuple[int, list[Word]]] = []
+        for w in seg.words:
+            k = piece_at(w.start_s)
+            if not runs or runs[-1][0] != k:
+                runs.append((k, []))
+            runs[-1][1].append(Word(moved(w.start_s, k), moved(w.end_s, k), w.text, w.probability))
+        for k, words in runs:
+            text = seg.text if len(runs) == 1 else " ".join(w.text for w in words)
+            out.setdefault(placed[k][0].row, []).append(
+                replace(
+                    seg,
+                    start_s=words[0].start_s,
+                    end_s=max(words[-1].end_s, words[0].start_s),
+                    text=text,
+                    words=tuple(words),
+                )
+            )
+    return out

@@ -9,7 +9,7 @@ import pytest
 from ingest.passages import cut_passages, segment_contexts
 from ingest.subtitles import render_transcript
 from ingest.types import Segment, Word
-from ingest.windows import clean_segments, enforce_monotonic, plan_windows
+from ingest.windows import TailPiece, clean_segments, enforce_monotonic, pack_tails, plan_windows, unpack_segments
 
 
 def test_windows_pack_regions_up_to_30_s_and_split_long_speech() -> None:
@@ -25,6 +25,29 @@ def test_windows_pack_regions_up_to_30_s_and_split_long_speech() -> None:
 def test_windows_break_at_long_silence_and_clip_to_the_audio() -> None:
     windows = plan_windows([(-1.0, 3.0), (12.0, 14.0), (13.5, 20.0)], duration_s=18.0, max_gap_s=5.0)
     assert [(w.start_s, w.end_s) for w in windows] == [(0.0, 3.0), (12.0, 18.0)]
+
+
+def test_tails_share_windows_as_far_as_they_fit_with_a_silence_between_them() -> None:
+    tails = [TailPiece(0, 22.0, 28.5), TailPiece(1, 20.0, 26.7), TailPiece(2, 0.0, 0.0), TailPiece(3, 5.0, 29.0)]
+    packed = pack_tails(tails, max_window_s=30.0, gap_s=1.5)
+    # 6.5 s + 1.5 + 6.7 s = 14.7 s share a window; the empty tail is dropped; 24 s more would not fit.
+    assert [[(p.row, off) for p, off in placed] for placed in packed] == [[(0, 0.0), (1, 8.0)], [(3, 0.0)]]
+    assert all(off + p.duration_s <= 30.0 for placed in packed for p, off in placed)
+
+
+def test_a_packed_windows_segments_go_back_to_their_own_windows_split_by_their_words() -> None:
+    placed = [(TailPiece(0, 22.0, 28.5), 0.0), (TailPiece(3, 20.0, 26.0), 8.0)]  # the second at 8.0-14.0
+    # Whisper ran one segment across the silence; its last word starts 0.4 s early, past the silence's middle.
+    words = (Word(0.2, 0.6, "level", 0.9), Word(0.6, 1.4, "rising.", 0.9), Word(7.6, 8.5, "Fresh", 0.9))
+    merged = Segment(0.2, 8.5, "level rising. Fresh", words)
+    alone = Segment(9.0, 13.5, "bread every morning.")  # no word times: it goes whole where it starts
+    back = unpack_segments([merged, alone], placed)
+    assert [(s.start_s, s.end_s, s.text) for s in back[0]] == [(22.2, 23.4, "level rising.")]
+    assert [w.start_s for w in back[0][0].words] == [22.2, 22.6]
+    assert [(s.start_s, s.end_s, s.text) for s in back[3]] == [
+        (20.0, 20.5, "Fresh"),  # kept inside its own piece
+        (21.0, 25.5, "bread every morning."),
+    ]
 
 
 def test_monotonic_times_and_empty_segments_dropped() -> None:

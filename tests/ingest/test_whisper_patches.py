@@ -233,6 +233,7 @@ def test_apply_is_idempotent_and_logs_what_it_applied(
         == (
             whisper_patches.SHARED_ENCODER_PASS,
             whisper_patches.CACHED_SUPPRESS_MASK,
+            whisper_patches.HELD_TAILS,
             whisper_patches.INT8_VOCAB_PROJECTION,
             whisper_patches.SHARED_CROSS_KV,
         )
@@ -265,7 +266,14 @@ def test_outside_the_tested_transformers_the_internal_patches_are_skipped_and_sp
     )
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert whisper_patches.SHARED_ENCODER_PASS in warnings[0] and whisper_patches.CACHED_SUPPRESS_MASK in warnings[0]
+    assert all(
+        name in warnings[0]
+        for name in (
+            whisper_patches.SHARED_ENCODER_PASS,
+            whisper_patches.CACHED_SUPPRESS_MASK,
+            whisper_patches.HELD_TAILS,
+        )
+    )
     assert transformers.__version__ in warnings[0] and ">=4.40,<4.41" in warnings[0]
 
     clip, audio = jfk
