@@ -10,6 +10,7 @@ word error rate on the real recorded clips.
     python -m bench.asr_speed                   # 1 and 2 threads, every engine
     python -m bench.asr_speed --threads 2 --engines ours,fw-int8 --json asr.json
     python -m bench.asr_speed --threads 2 --rounds 3 --engines ours,ours-int8-decoder,fw-int8-batched   # alternated
+    python -m bench.asr_speed --threads 2 --pair ours,ours-tails-alone   # two of ours, one process, file by file
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ ENGINES = (
     "fw-int8-words",
     "fw-int8-batched",
 )
+# Our variants' options (TranscribeOptions fields) beside the product's defaults ("ours").
+VARIANTS: dict[str, dict[str, Any]] = {
+    "ours-fp32": {"dtype": "float32", "batch_size": 1, "int8_vocab": False},
+    "ours-no-words": {"word_timestamps": False},
+    "ours-int8-decoder": {"int8_decoder": "true"},
+    "ours-batch4": {"batch_size": 4},
+    "ours-tails-alone": {"pack_tails": False},
+}
 PEERS = ("fw-int8-batched", "fw-fp32")  # the ratio's reference: the first of these that ran
 QUALITY_MEDIA = ("hacker-folklore",)  # with the sample talks and the clips: over 10 minutes of speech
 
@@ -82,14 +91,7 @@ def _worker(engine: str, threads: int, files: list[str]) -> None:
         folder = prepare_offline(CACHE / "models", ["whisper-base"]).whisper["whisper-base"]
         # "ours" is the product's defaults (bf16 where the CPU has it, 8 windows a batch, int8 vocabulary
         # projection); "ours-fp32" the same engine in float32, one window at a time, no int8.
-        variants: dict[str, dict[str, Any]] = {
-            "ours-fp32": {"dtype": "float32", "batch_size": 1, "int8_vocab": False},
-            "ours-no-words": {"word_timestamps": False},
-            "ours-int8-decoder": {"int8_decoder": "true"},
-            "ours-batch4": {"batch_size": 4},
-            "ours-tails-alone": {"pack_tails": False},
-        }
-        variant = variants.get(engine, {})
+        variant = VARIANTS.get(engine, {})
         engine_obj = WhisperTranscriber(TranscribeOptions(model=str(folder), cpu_threads=threads, **variant))
         engine_obj.load()
         engine_obj.transcribe(np.zeros(16_000, dtype=np.float32))  # warm-up
@@ -152,6 +154,48 @@ def _run(engine: str, threads: int, files: list[str]) -> dict[str, Any]:
     return result
 
 
+def _pair(engines: list[str], threads: int) -> None:
+    """Both engines in this process, each file transcribed by both in turn (the order swapped every other
+    file); prints each file's WER and the totals: speed, and WER weighted by each file's words."""
+    import numpy as np
+
+    from bench.quality.build import build_set
+    from bench.report import cpu_facts
+    from bench.wer import word_error_rate
+    from ingest.media import decode_audio
+    from ingest.models import prepare_offline
+    from ingest.whisper import TranscribeOptions, WhisperTranscriber
+
+    folder = prepare_offline(CACHE / "models", ["whisper-base"]).whisper["whisper-base"]
+    loaded = {}
+    for name in engines:
+        options = TranscribeOptions(model=str(folder), cpu_threads=threads, **VARIANTS.get(name, {}))
+        loaded[name] = WhisperTranscriber(options)
+        loaded[name].transcribe(np.zeros(16_000, dtype=np.float32))  # load and warm up
+    wall = dict.fromkeys(engines, 0.0)
+    errors: dict[str, list[tuple[float, int]]] = {name: [] for name in engines}
+    total_s = 0.0
+    print(f"# {' against '.join(engines)}, {threads} threads, alternated file by file; cpu: {cpu_facts()}")
+    print(f"| media | {' | '.join(f'WER {name}' for name in engines)} |")
+    print(f"| --- |{' --- |' * len(engines)}")
+    for i, media in enumerate(build_set(CACHE / "quality")["media"]):
+        audio = decode_audio(Path(media["path"]), max_duration_s=3 * 3600)
+        total_s += audio.size / 16_000
+        reference = " ".join(s["text"] for s in media["sentences"])
+        for name in engines if i % 2 == 0 else engines[::-1]:
+            started = time.perf_counter()
+            text = " ".join(s.text for s in loaded[name].transcribe(audio).segments)
+            wall[name] += time.perf_counter() - started
+            errors[name].append((word_error_rate(reference, text), len(reference.split())))
+        print(f"| {media['name']} | {' | '.join(f'{errors[name][-1][0]:.2%}' for name in engines)} |")
+    for name in engines:
+        weighted = sum(e * n for e, n in errors[name]) / sum(n for _, n in errors[name])
+        print(
+            f"{name}: {total_s:.0f} s of audio in {wall[name]:.1f} s, {total_s / wall[name]:.2f}x real time, "
+            f"WER {weighted:.2%}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
@@ -160,9 +204,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures here (the report reads them)")
     parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--files", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--pair",
+        help="two of our engines (ours,ours-tails-alone) loaded in one process and alternated file by file over "
+        "the quality set's media (continuous speech): a difference smaller than this VM's drift between runs",
+    )
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, int(args.threads), args.files)
+        return
+    if args.pair:
+        _pair(args.pair.split(","), int(args.threads.split(",")[-1]))
         return
 
     from bench.report import cpu_facts
