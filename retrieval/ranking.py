@@ -328,12 +328,39 @@ def _phrase_segment(segments: Sequence[SegmentT], query: ParsedQuery, *, default
     return max(i for i, at in enumerate(offsets) if at <= spans[0][0])
 
 
+# Words a sentence does not end on: after one of them a capitalized word goes on the same sentence (a name).
+_GOES_ON = frozenset(
+    "a an the and or but nor of to in on at by with for from into onto about as than that which who whom whose "  # noqa: SIM905
+    "when where while if because so like via is are was were be been his her its their our your my".split()
+)
+_ALWAYS_CAPITAL = frozenset({"i", "i'm", "i've", "i'll", "i'd"})
+
+
+def opens_unclosed_sentence(text: str, before: str) -> bool:
+    """Whether a segment starts a sentence of its own though the segment ``before`` it ends on no full stop:
+    Whisper drops full stops (the smaller models often), and a segment that opens on a capitalized word
+    after one that ends on a plain word ("... by train and ferry instead" / "The same heat under the
+    ground ...") is a new sentence. Not after a comma, a dash, a word no sentence ends on ("invented by" /
+    "Dennis Ritchie ...") or a capitalized word ("after Bell" / "Labs left ..."), and not for "I"."""
+    first = text.split(maxsplit=1)[:1]
+    tail = before.rstrip()
+    if not first or not tail or not first[0][:1].isupper() or tail[-1] in ",;:-\u2013\u2014":
+        return False
+    if first[0].strip(".,!?;:\"'").lower() in _ALWAYS_CAPITAL:
+        return False
+    last = tail.split()[-1].strip("\"'()")
+    if last.lower() in _GOES_ON:
+        return False
+    return last[:1].islower() or last[:1].isdigit()  # a capital after a capital goes on a name
+
+
 def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: int = 240) -> Moment:
     """A moment scored ``ranked.score``, starting where the sentence of the best-scoring segment starts,
     its snippet running on to ``snippet_chars``.
 
     When the best segment continues a sentence begun in the segment before it (Whisper cuts at pauses,
-    not at sentence ends), the moment starts at that sentence's first word. With word times the start is
+    not at sentence ends), the moment starts at that sentence's first word; a segment that opens a sentence
+    Whisper left the one before unclosed (:func:`opens_unclosed_sentence`) starts its own. With word times the start is
     that word's own time, a segment of several sentences opens at the one that holds the query (also when
     its first words end an earlier sentence: "... the cost of nothing. The original version was Lisp 1,
     invented" opens at "The original" for "who invented lisp"), and a quoted phrase opens at the phrase's
@@ -351,7 +378,13 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
     # The sentence of the segment that holds most of the query; a later one than the first is where the
     # moment opens even when the segment's first words end a sentence begun before it.
     answer_at = _best_sentence(best_text, query) if best_words else 0
-    if answer_at == 0 and prev_text.strip() and not ends_sentence(prev_text.strip()) and start_s - prev_end < 1.5:
+    if (
+        answer_at == 0
+        and prev_text.strip()
+        and not ends_sentence(prev_text.strip())
+        and start_s - prev_end < 1.5
+        and not opens_unclosed_sentence(best_text, prev_text)
+    ):
         whole = prev_text.strip()
         lead = sentences(whole)[-1]
         cut = prev_text.rfind(lead)

@@ -20,6 +20,7 @@ from retrieval.ranking import (
     lexical_score,
     merge_hits,
     names_the_story,
+    opens_unclosed_sentence,
     place_in_chapter,
     rerank,
     score_segment,
@@ -158,6 +159,25 @@ def test_with_word_times_a_sentence_begun_earlier_opens_on_its_own_first_word() 
     moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("bridge collapse"))
     assert moment.text.startswith("The old bridge over the river collapsed in 1953.")
     assert moment.start == 102.0  # "The", the third word of the segment before: 100 + 1 + 2 * 0.5
+
+
+def test_a_segment_that_opens_a_sentence_whisper_left_unclosed_before_it_opens_the_moment() -> None:
+    # Whisper wrote no full stop after "instead"; "The same heat ..." is a sentence of its own.
+    p = _timed_passage(
+        "a", 100, ["Some crossed the continent by ferry instead", "The same heat warms every house", "Later."]
+    )
+    cluster = merge_hits([Hit(p, 0.5)])[0]
+    moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("how are houses heated"))
+    assert moment.start == 111.0 and moment.text.startswith("The same heat")
+    # After a word no sentence ends on, or before a lower-case word, the sentence goes on: back to its start.
+    for before, after in (("The first compiler was written by", "Grace Hopper in 1952"), ("It was written", "by hand")):
+        p = _timed_passage("b", 100, [f"Long ago. {before}", after, "Later."])
+        cluster = merge_hits([Hit(p, 0.5)])[0]
+        moment = build_moment(_ranked(cluster, [0.1, 0.9, 0.3]), parse_query("who wrote it"))
+        assert moment.start == 102.0 and moment.text.startswith(before), (before, after)
+    assert not opens_unclosed_sentence("I think so", "and then")
+    assert not opens_unclosed_sentence("Bell Labs", "at the time,")
+    assert not opens_unclosed_sentence("Labs left the project", "invented by Ken Thompson, after Bell")
 
 
 def test_with_word_times_the_sentence_that_answers_wins_over_the_end_of_one_begun_earlier() -> None:
