@@ -45,10 +45,13 @@ def podcast(sample_talks: list[SpokenMedia]) -> SpokenMedia:
 def test_killed_job_resumes_to_exactly_the_points_of_a_clean_run(
     tmp_path: Path, offline_models: OfflineModels, podcast: SpokenMedia
 ) -> None:
+    # Two windows a batch: the 3-minute podcast is 7 windows, so the job reports progress (and writes
+    # passages) batch by batch, and it can be killed between two of them; the default 8 is one batch.
+    few = {"MOMENTS_WHISPER_BATCH_SIZE": "2"}
     clean_dir = tmp_path / "clean"
     subprocess.run(
         [MOMENTS, "ingest", str(podcast.path)],
-        env=server_env(clean_dir, offline_models),
+        env=server_env(clean_dir, offline_models, **few),
         check=True,
         capture_output=True,
     )
@@ -56,7 +59,7 @@ def test_killed_job_resumes_to_exactly_the_points_of_a_clean_run(
     assert len(clean) >= 5
 
     data_dir = tmp_path / "server"
-    server = Server(data_dir, offline_models)
+    server = Server(data_dir, offline_models, **few)
     server.start()
     try:
         with podcast.path.open("rb") as f:
