@@ -383,14 +383,7 @@ class WhisperTranscriber:
         tails = [TailPiece(row, start, clips[row].size / SAMPLE_RATE_HZ) for row, start in sorted(held)]
         packed = pack_tails(tails, max_window_s=self.options.max_window_s, gap_s=TAIL_GAP_S)
         if packed:
-            gap = np.zeros(round(TAIL_GAP_S * SAMPLE_RATE_HZ), dtype=np.float32)
-            composites = []
-            for placed in packed:
-                parts: list[np.ndarray] = []
-                for piece, offset in placed:
-                    parts.append(gap[: max(0, round(offset * SAMPLE_RATE_HZ) - sum(p.size for p in parts))])
-                    parts.append(clips[piece.row][round(piece.start_s * SAMPLE_RATE_HZ) :])
-                composites.append(np.concatenate(parts))
+            composites = [_joined_tails(clips, placed) for placed in packed]
             for placed, segments in zip(packed, self._decode_clips(composites, language), strict=True):
                 for row, found in unpack_segments(segments, placed).items():
                     rows[row].extend(found)
@@ -500,3 +493,15 @@ def _shifted(segment: Segment, by_s: float) -> Segment:
     """``segment`` (and its words) moved ``by_s`` seconds later: from a window's time into media time."""
     words = tuple(Word(w.start_s + by_s, w.end_s + by_s, w.text, w.probability) for w in segment.words)
     return replace(segment, start_s=segment.start_s + by_s, end_s=segment.end_s + by_s, words=words)
+
+
+def _joined_tails(clips: Sequence[np.ndarray], placed: Sequence[tuple[TailPiece, float]]) -> np.ndarray:
+    """The audio of one packed window: each tail of its clip from its start, at its offset, silence between."""
+    parts: list[np.ndarray] = []
+    at = 0  # samples so far
+    for piece, offset in placed:
+        silence = max(0, round(offset * SAMPLE_RATE_HZ) - at)
+        tail = clips[piece.row][round(piece.start_s * SAMPLE_RATE_HZ) :]
+        parts += [np.zeros(silence, dtype=np.float32), tail]
+        at += silence + tail.size
+    return np.concatenate(parts)

@@ -118,7 +118,7 @@ class TailPiece:
 
 
 def pack_tails(
-    pieces: Iterable[TailPiece], *, max_window_s: float = 30.0, gap_s: float = 1.5
+    pieces: Iterable[TailPiece], *, max_window_s: float, gap_s: float
 ) -> list[list[tuple[TailPiece, float]]]:
     """Tails packed into windows to be decoded together, each piece with its offset in its window: in
     order, ``gap_s`` of silence between two pieces, as many to a window as fit in ``max_window_s``.

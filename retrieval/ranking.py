@@ -360,9 +360,9 @@ def build_moment(ranked: RankedCluster, query: ParsedQuery, *, snippet_chars: in
 
     When the best segment continues a sentence begun in the segment before it (Whisper cuts at pauses,
     not at sentence ends), the moment starts at that sentence's first word; a segment that opens a sentence
-    Whisper left the one before unclosed (:func:`opens_unclosed_sentence`) starts its own. With word times the start is
-    that word's own time, a segment of several sentences opens at the one that holds the query (also when
-    its first words end an earlier sentence: "... the cost of nothing. The original version was Lisp 1,
+    though Whisper left the one before unclosed (:func:`opens_unclosed_sentence`) starts its own. With word
+    times the start is that word's own time, a segment of several sentences opens at the one that holds the
+    query (also when its first words end an earlier sentence: "... the cost of nothing. The original version was Lisp 1,
     invented" opens at "The original" for "who invented lisp"), and a quoted phrase opens at the phrase's
     first word; without them the start is the segment's, or for a sentence begun earlier an estimate from
     its character position in the earlier segment.
