@@ -23,6 +23,12 @@ What this adapter handles on purpose (see ``shared/OFFLINE.md``, "Qdrant Edge"):
   close; a job killed half-way is cleaned up by its resumption (deterministic ids). An upsert is applied in
   steps of 16 points (4 ms each at 100k, against 12-20 ms for the ingest writer's 64), so a search waits
   for one step, not for the batch.
+- Payload pages are read ahead when a folder opens: Edge keeps its payload in memory-mapped pages and drops
+  them from the page cache when it closes, so after every restart each passage's first read was a disk
+  read (two page faults, about 0.17 ms a passage: 8.5 ms for the 50 candidates of a search, against 1.1 ms
+  once read; AMD EPYC, 10k passages). A background thread reads the payload files once (28 ms for 64 MB at
+  10k passages; ``os`` reads release the GIL, so searches meanwhile do not wait), up to half the memory the
+  machine has free; the kernel may evict them later like any cached file.
 - One process per folder: a lock file is taken when the index is opened, so a second process gets the same
   clear "in use" error as with local mode (and the CLI goes through the running server).
 - The folder format is not promised stable across Edge versions: the version that wrote a folder is
@@ -71,6 +77,7 @@ DENSE_STORAGE = "turbo16"  # how dense vectors are stored (the stamp records it;
 _REPLACED = ".replaced"  # a collection folder moved aside while its compacted copy takes its place
 FLUSH_EVERY_S = 1.0  # while writes stream in, the longest they wait in the write-ahead log for a flush
 _WRITE_STEP = 16  # points applied under one lock (and one hold of the GIL): what a search may wait for
+_READ_AHEAD_CHUNK = 1 << 20  # bytes a read-ahead read takes at a time
 
 
 def _installed_version() -> str:
@@ -89,6 +96,7 @@ class EdgePassageIndex:
         self.path = root / collection
         self._lock = threading.RLock()  # the bindings are not documented as thread-safe: one call at a time
         self._shard: Any = None
+        self.read_ahead: threading.Thread | None = None  # the payload files' read-ahead of the last open
         self._unflushed_since: float | None = None  # monotonic time of the first write not flushed yet
         root.mkdir(parents=True, exist_ok=True)
         self._lock_file = self._take_folder_lock(root / f".{collection}.lock")
@@ -165,6 +173,10 @@ class EdgePassageIndex:
                 f"the embedded index at {self.path} cannot be opened ({exc}); run `moments reindex` to rebuild "
                 "it from the catalog"
             ) from exc
+        self.read_ahead = threading.Thread(
+            target=read_ahead, args=(payload_files(self.path),), name="edge-read-ahead", daemon=True
+        )
+        self.read_ahead.start()
 
     def _create(self, dimension: int) -> None:
         from qdrant_edge import (
@@ -426,6 +438,40 @@ class EdgePassageIndex:
                 with contextlib.suppress(OSError):
                     fcntl.flock(self._lock_file, fcntl.LOCK_UN)
                 self._lock_file.close()
+
+
+def payload_files(collection: Path) -> list[Path]:
+    """The files of a shard's payload storage, one set per segment: what a search reads from disk."""
+    return sorted(f for f in collection.glob("segments/*/payload_storage/*") if f.is_file())
+
+
+def _free_memory() -> int:
+    """Bytes of memory the kernel says are available (MemAvailable), or 0 where it does not say."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def read_ahead(files: Sequence[Path], budget: int | None = None) -> int:
+    """Read ``files`` once, in order, so their pages are in the page cache before a search maps them; at
+    most ``budget`` bytes (half the available memory by default). Returns the bytes read. A file that goes
+    away meanwhile (the folder replaced or dropped) ends it quietly."""
+    left = _free_memory() // 2 if budget is None else budget
+    done = 0
+    buffer = bytearray(_READ_AHEAD_CHUNK)
+    for file in files:
+        try:
+            with file.open("rb", buffering=0) as handle:
+                while left > 0 and (n := handle.readinto(buffer)):
+                    done += n
+                    left -= n
+        except OSError:
+            return done
+        if left <= 0:
+            break
+    return done
 
 
 def _stored(record: Any, with_vectors: bool) -> StoredPoint:
