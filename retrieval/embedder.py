@@ -234,14 +234,40 @@ def _unsupported(model: Any) -> str | None:
     return None
 
 
+# Texts the direct tokenizer must split exactly as sentence-transformers does before it is used: spaces
+# around, accents and case, punctuation and digits, and one past the model's length (truncation).
+_TOKENIZER_PROBES = (
+    "  Dennis Ritchie  ",
+    "Où est le café? Ça coûte 3,50 € -- l'addition, s'il vous plaît!",
+    "what did the speaker say about the volcano that erupted on the island in 1883?",
+    " ".join(["unbelievably"] * 600),
+)
+
+
+def _direct_tokenizer(model: Any) -> Any:
+    """The model's own fast tokenizer (the ``tokenizers`` library), truncating at the model's length, or
+    None where it has none: a query tokenized in 0.05 ms instead of sentence-transformers' 0.7."""
+    backend = getattr(getattr(model, "tokenizer", None), "backend_tokenizer", None)
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(backend.to_str())
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=int(model.max_seq_length))
+    return tokenizer
+
+
 class _OnnxEncoder:
-    """The model's transformer as an onnxruntime session; tokenizing stays sentence-transformers' own, the
-    mean pooling and normalizing are done here."""
+    """The model's transformer as an onnxruntime session, the mean pooling and normalizing done here; a
+    query is tokenized by the model's fast tokenizer directly where it splits the probes exactly as
+    sentence-transformers does (otherwise by sentence-transformers itself)."""
 
     def __init__(self, session: Any, inputs: list[str], source: str) -> None:
         self.session = session
         self.inputs = inputs
         self.source = source
+        self.tokenizer: Any = None  # the direct tokenizer, once ``checked`` found it exact
 
     @classmethod
     def open(cls, model: Any, cache_dir: Path | None) -> _OnnxEncoder:
@@ -270,7 +296,16 @@ class _OnnxEncoder:
 
     def checked(self, model: Any) -> _OnnxEncoder:
         """Itself, once its vectors agree with torch's on texts of other lengths than the one it was traced
-        with (a graph that kept a traced length as a constant would not); raises otherwise."""
+        with (a graph that kept a traced length as a constant would not); raises otherwise. The direct
+        tokenizer is taken only where it gives the same tokens as sentence-transformers on every probe."""
+        direct = _direct_tokenizer(model)
+        if direct is not None and all(
+            all(np.array_equal(a, b) for a, b in zip(self._direct(direct, t), self._features(model, t), strict=True))
+            for t in _TOKENIZER_PROBES
+        ):
+            self.tokenizer = direct
+        elif direct is not None:
+            log.info("the embedding model's fast tokenizer splits differently here; queries use sentence-transformers'")
         texts = ["Dennis Ritchie", "what did the speaker say about the volcano that erupted on the island in 1883?"]
         expected = model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
         for text, want in zip(texts, expected, strict=True):
@@ -279,9 +314,22 @@ class _OnnxEncoder:
                 raise ValueError(f"its vector differs from torch's (cosine {cosine:.4f})")
         return self
 
-    def encode(self, model: Any, text: str) -> np.ndarray:
+    def _features(self, model: Any, text: str) -> list[np.ndarray]:
         features = model.preprocess([text])  # sentence-transformers' own tokenizing and truncation
-        feed = {k: features[k].numpy().astype(np.int64) for k in self.inputs}
+        return [features[k].numpy().astype(np.int64) for k in self.inputs]
+
+    def _direct(self, tokenizer: Any, text: str) -> list[np.ndarray]:
+        encoding = tokenizer.encode(text)
+        fields = {
+            "input_ids": encoding.ids,
+            "attention_mask": encoding.attention_mask,
+            "token_type_ids": encoding.type_ids,
+        }
+        return [np.asarray([fields[k]], dtype=np.int64) for k in self.inputs]
+
+    def encode(self, model: Any, text: str) -> np.ndarray:
+        arrays = self._direct(self.tokenizer, text) if self.tokenizer is not None else self._features(model, text)
+        feed = dict(zip(self.inputs, arrays, strict=True))
         (tokens,) = self.session.run(None, feed)
         mask = feed["attention_mask"][0, :, None].astype(np.float32)
         pooled = (tokens[0] * mask).sum(axis=0) / max(float(mask.sum()), 1e-9)
