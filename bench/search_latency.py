@@ -4,7 +4,8 @@ single write (Edge holds the GIL while it writes: every other thread waits that 
 memory.
 
 The library is synthetic but real text: sentences from the docstrings of Python's standard library are
-grouped into passages of 4-6 "segments" with times. Sentence vectors come from the real MiniLM model; a
+grouped into passages of 4-6 "segments" with times, each word with a time (spread evenly through its
+segment) as a transcript with word times is stored. Sentence vectors come from the real MiniLM model; a
 passage's dense vector is the normalised mean of its sentences' vectors (embedding 10k passages as well
 would add minutes and change nothing about search latency). Prints p50/p99 per mode.
 
@@ -109,10 +110,14 @@ def build_library(
         picks = [rng.randrange(len(pool)) for _ in range(k)]
         texts = [pool[j] for j in picks]
         offsets, pos = [], 0
-        for t in texts:
-            offsets.append(pos)
-            pos += len(t) + 1
         start = (i % 100) * 20.0
+        word_starts, word_offsets = [], []  # as a transcript with word times stores them, evenly spread
+        for n, t in enumerate(texts):
+            offsets.append(pos)
+            places = [m.start() for m in re.finditer(r"\S+", t)]
+            word_offsets += [pos + p for p in places]
+            word_starts += [round(start + 6 * n + 5 * w / len(places), 2) for w in range(len(places))]
+            pos += len(t) + 1
         seg_vecs = vectors[picks]
         passages.append(
             Passage(
@@ -130,6 +135,8 @@ def build_library(
                 language="en",
                 created_at=0.0,
                 segment_vectors=seg_vecs,
+                word_starts=tuple(word_starts),
+                word_offsets=tuple(word_offsets),
             )
         )
         mean = seg_vecs.mean(axis=0)
