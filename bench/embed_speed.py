@@ -6,6 +6,11 @@ vector agreement (cosine to float32's vectors, and whether each query ranks the 
 
     python -m bench.embed_speed                     # 2,000 real English sentences, 2 threads, 3 rounds
     python -m bench.embed_speed --texts 500 --threads 1
+    python -m bench.embed_speed --queries 200       # query embedding on onnxruntime: spinning or not
+
+``--queries N``: the query path instead (one short text at a time on the onnxruntime session), the
+session with its worker threads spinning between operators (the product's, stopped when a run ends)
+against sleeping, alternated; prints p50 per query and the CPU the process burns in the second after.
 
 The texts are the same real sentences bench/search_latency embeds (the docstrings of the installed
 packages), 40-200 characters, the length of a transcript sentence.
@@ -29,9 +34,15 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--queries", type=int, default=0, help="time the query path on onnxruntime instead")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
+
+    if args.queries:
+        torch.set_num_threads(args.threads)
+        query_spinning(args.queries, args.rounds)
+        return
 
     from retrieval.embedder import SentenceTransformerEmbedder, native_bf16
 
@@ -71,6 +82,50 @@ def main() -> None:
         f"# bfloat16 against float32: cosine min {cos.min():.5f}, mean {cos.mean():.6f}; "
         f"same first text for {same_top:.0%} of {len(queries)} queries, top-10 overlap {top10:.0%}"
     )
+
+
+def query_spinning(n: int, rounds: int) -> None:
+    """Query embedding on the product's onnxruntime session, spinning (``_session``'s default) against
+    not, the two sessions alternated ``rounds`` times over the same ``n`` short queries."""
+    import random
+
+    import torch
+
+    from retrieval.embedder import SentenceTransformerEmbedder, _export, _session
+
+    embedder = SentenceTransformerEmbedder(runtime="onnx")
+    model = embedder._load()
+    encoder = embedder._onnx
+    assert encoder is not None
+    sample = model.preprocess(["an example sentence to trace the graph with"])
+    graph = _export(model, sample, encoder.inputs)
+    sessions = {"spinning": _session(graph), "sleeping": _session(graph, spinning=False)}
+    rng = random.Random(11)
+    pool = _sentences(2000)
+    queries = [" ".join(rng.choice(pool).split()[: rng.randint(3, 8)]) for _ in range(n)]
+    p50s: dict[str, list[float]] = {k: [] for k in sessions}
+    idle: dict[str, list[float]] = {k: [] for k in sessions}
+    for _ in range(rounds):
+        for name, session in sessions.items():
+            encoder.session = session
+            for q in queries[:10]:
+                encoder.encode(model, q)
+            took = []
+            for q in queries:
+                started = time.perf_counter()
+                encoder.encode(model, q)
+                took.append((time.perf_counter() - started) * 1000)
+            p50s[name].append(statistics.median(took))
+            cpu = time.process_time()
+            time.sleep(1.0)
+            idle[name].append(time.process_time() - cpu)
+    print(f"# query embedding on onnxruntime, MiniLM, {n} queries of 3-8 words, {torch.get_num_threads()} threads")
+    print(f"# cpu: {cpu_facts()}")
+    print("| worker threads | p50 ms per round | CPU s in the idle second after |")
+    print("| --- | --- | --- |")
+    for name in sessions:
+        times, burnt = (", ".join(f"{x:.2f}" for x in xs) for xs in (p50s[name], idle[name]))
+        print(f"| {name} | {times} | {burnt} |")
 
 
 if __name__ == "__main__":
