@@ -97,6 +97,7 @@ class EdgePassageIndex:
         self._lock = threading.RLock()  # the bindings are not documented as thread-safe: one call at a time
         self._shard: Any = None
         self.read_ahead: threading.Thread | None = None  # the payload files' read-ahead of the last open
+        self._closed = threading.Event()  # ends a read-ahead still running (a start-up probe opens and closes)
         self._unflushed_since: float | None = None  # monotonic time of the first write not flushed yet
         root.mkdir(parents=True, exist_ok=True)
         self._lock_file = self._take_folder_lock(root / f".{collection}.lock")
@@ -174,7 +175,11 @@ class EdgePassageIndex:
                 "it from the catalog"
             ) from exc
         self.read_ahead = threading.Thread(
-            target=read_ahead, args=(payload_files(self.path),), name="edge-read-ahead", daemon=True
+            target=read_ahead,
+            args=(payload_files(self.path),),
+            kwargs={"stop": self._closed},
+            name="edge-read-ahead",
+            daemon=True,
         )
         self.read_ahead.start()
 
@@ -429,6 +434,7 @@ class EdgePassageIndex:
         return self._shard
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             if self._shard is not None:
                 self.flush()
@@ -454,17 +460,18 @@ def _free_memory() -> int:
     return 0
 
 
-def read_ahead(files: Sequence[Path], budget: int | None = None) -> int:
+def read_ahead(files: Sequence[Path], budget: int | None = None, stop: threading.Event | None = None) -> int:
     """Read ``files`` once, in order, so their pages are in the page cache before a search maps them; at
-    most ``budget`` bytes (half the available memory by default). Returns the bytes read. A file that goes
-    away meanwhile (the folder replaced or dropped) ends it quietly."""
+    most ``budget`` bytes (half the available memory by default), ending early once ``stop`` is set (the
+    index closed). Returns the bytes read. A file that goes away meanwhile (the folder replaced or dropped)
+    ends it quietly."""
     left = _free_memory() // 2 if budget is None else budget
     done = 0
     buffer = bytearray(_READ_AHEAD_CHUNK)
     for file in files:
         try:
             with file.open("rb", buffering=0) as handle:
-                while left > 0 and (n := handle.readinto(buffer)):
+                while left > 0 and not (stop is not None and stop.is_set()) and (n := handle.readinto(buffer)):
                     done += n
                     left -= n
         except OSError:

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,9 @@ def test_read_ahead_keeps_to_its_budget_and_stops_at_a_file_gone(tmp_path: Path)
     assert read_ahead([a, b]) == 4 << 20  # both, when the machine has the memory
     assert read_ahead([a, b], budget=2 << 20) == 2 << 20  # no further than the budget, in whole chunks
     assert read_ahead([b, tmp_path / "gone", a]) == 1 << 20  # the folder replaced meanwhile: it ends there
+    closed = threading.Event()
+    closed.set()
+    assert read_ahead([a, b], stop=closed) == 0  # the index closed before it began
 
 
 def test_a_folder_from_another_edge_version_says_how_to_rebuild(tmp_path: Path) -> None:
