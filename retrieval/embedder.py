@@ -345,8 +345,8 @@ def _session(graph: bytes, *, spinning: bool = True) -> Any:
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     # Worker threads spin between the graph's operators instead of sleeping and waking for each (a query
-    # 2.7-3.0 ms instead of 3.6-3.8, AMD EPYC with 2 threads: bench/embed_speed --queries), and stop
-    # spinning when the run ends: spinning on would take the cores from Whisper and the index between
+    # 2.5-3.0 ms instead of 3.2-3.8, AMD EPYC with AVX-512, 2 threads: bench/embed_speed --queries), and
+    # stop spinning when the run ends: left spinning they took the cores from Whisper and the index between
     # queries (30-40 ms of CPU after each query).
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.add_session_config_entry("session.force_spinning_stop", "1")

@@ -212,7 +212,7 @@ class Searcher:
         # the few that say it (those queries were bench/search_latency's p99), and without one the two steps
         # measured 0.4 ms faster than one full read of 50 on Edge at 10k and 1.6-2.7 ms on a Qdrant server
         # at 100k (in-process, the two alternated three times, 2026-12-06).
-        hits = self._fetch(mode, dense, sparse, filters, max(fetch, limit * 3), light=True)
+        hits = self._fetch(mode, dense, sparse, filters, max(fetch, limit * 3))
         if query.phrases:
             hits = [h for h in hits if contains_phrases(h.passage.text, query.phrases)]
         clusters = self._with_details(merge_hits(hits)[: max(limit * 2, self.options.rerank_clusters)])
@@ -245,16 +245,14 @@ class Searcher:
         sparse: SparseVector,
         filters: SearchFilters,
         n: int,
-        *,
-        light: bool = False,
     ) -> list[Hit]:
-        """The candidate passages: one index query, or for hybrid search fused here, from the dense and the
-        sparse list, when the options say so."""
+        """The candidate passages, read light (without ``points.DETAIL_FIELDS``): one index query, or for
+        hybrid search fused here, from the dense and the sparse list, when the options say so."""
         if mode != "hybrid" or self.options.fusion == "index" or dense is None or not sparse:
-            return self.index.search(mode, dense, sparse or None, filters, n, light=light)
+            return self.index.search(mode, dense, sparse or None, filters, n, light=True)
         return fuse(
-            self.index.search("semantic", dense, None, filters, n, light=light),
-            self.index.search("keyword", None, sparse, filters, n, light=light),
+            self.index.search("semantic", dense, None, filters, n, light=True),
+            self.index.search("keyword", None, sparse, filters, n, light=True),
             method=self.options.fusion,
             dense_weight=self.options.dense_weight,
             k=self.options.rrf_k,
